@@ -1,0 +1,407 @@
+"""Typed settings from TOML + environment; secrets from the environment or a file.
+
+Every setting is declared once, in SETTINGS below, as gunicorn declares its settings.
+The loader, the example TOML and the Markdown table (gateway/config_docs.py) all derive
+from those declarations; a test fails when the checked-in generated files drift.
+
+Precedence: environment > TOML > default. Secrets (secret=True) may also come from files:
+env > env *_FILE > TOML value > TOML *_file > default. An empty environment variable
+counts as unset. Secret values are plain strings on the Config but never appear in
+repr(), str() or config_summary().
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import sys
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway import config_values as v
+from gateway.config_values import Duration, parse_listen  # noqa: F401 (re-exported)
+
+ENV_PREFIX = "SMPP_GATEWAY_"
+NPI_VALUES = (0, 1, 3, 4, 6, 8, 9, 10, 14, 18)
+
+
+class ConfigError(ValueError):
+    """Every problem found, each as "section.key: message"."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting. `type` is str, int, float, bool, list[str] or Duration."""
+
+    section: str
+    name: str
+    type: Any
+    default: Any
+    doc: str
+    secret: bool = dataclasses.field(default=False, kw_only=True)
+    choices: tuple[Any, ...] | None = dataclasses.field(default=None, kw_only=True)
+    min: float | None = dataclasses.field(default=None, kw_only=True)  # Duration: > 0 if None
+    max: float | None = dataclasses.field(default=None, kw_only=True)
+    env: str | None = dataclasses.field(default=None, kw_only=True)
+    # a further check of a parsed value: returns a message, or None when the value is fine
+    validate: Callable[[Any], str | None] | None = dataclasses.field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.env is None:
+            object.__setattr__(self, "env", f"{ENV_PREFIX}{self.section}_{self.name}".upper())
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    @property
+    def file_key(self) -> str:
+        return f"{self.name}_file"
+
+    @property
+    def file_env(self) -> str:
+        return f"{self.env}_FILE"
+
+
+# fmt: off
+S = Setting
+SETTINGS: tuple[Setting, ...] = (
+    # [http]
+    S("http", "listen", str, "127.0.0.1:8080",
+      "Address the HTTP API listens on, host:port ([::1]:8080 for IPv6); loopback by default.",
+      validate=v.listen),
+    S("http", "threads", int, 32,
+      "Request threads of the single gunicorn gthread worker.", min=1, max=1024),
+    S("http", "max_body_bytes", int, 1_048_576,
+      "Largest request body accepted, in bytes; a larger one is answered 413.", min=1),
+    S("http", "validation_http_status", int, 200,
+      "HTTP status of answers with responseCode 2-8 (the provider answers 200).",
+      choices=(200, 400)),
+    S("http", "api_keys", list[str], (),
+      "API keys accepted in X-Mitto-API-Key or Authorization: Bearer; at least one is required.",
+      secret=True),
+    S("http", "timeout", Duration, 30.0,
+      "gunicorn worker timeout: a worker silent this long is killed and restarted."),
+    S("http", "graceful_timeout", Duration, 30.0,
+      "Time the worker gets after SIGTERM to finish requests, drain and unbind."),
+    # [smpp]
+    S("smpp", "host", str, "127.0.0.1", "SMSC host name or address.", validate=v.non_empty),
+    S("smpp", "port", int, 2775, "SMSC TCP port.", min=1, max=65535),
+    S("smpp", "system_id", str, "smppclient", "system_id sent in the bind (the account name).",
+      validate=v.non_empty),
+    S("smpp", "password", str, "",
+      "Password sent in the bind; an empty one is sent as is and the SMSC will refuse the bind.",
+      secret=True),
+    S("smpp", "system_type", str, "", "system_type sent in the bind; usually empty."),
+    S("smpp", "bind_mode", str, "transceiver",
+      "transceiver (one bind per session) or transmitter_receiver (two binds per session).",
+      choices=("transceiver", "transmitter_receiver")),
+    S("smpp", "sessions", int, 1,
+      "SMPP sessions kept bound at once (the provider allows up to 4).", min=1, max=16),
+    S("smpp", "window", int, 10,
+      "Unanswered submit_sm allowed per session at once.", min=1, max=1000),
+    S("smpp", "response_timeout", Duration, 10.0,
+      "Time to wait for a PDU's response before it counts as lost."),
+    S("smpp", "enquire_link_interval", Duration, 30.0,
+      "Idle time between enquire_link keep-alives; an unanswered one drops the bind."),
+    S("smpp", "reconnect_min_delay", Duration, 1.0,
+      "First delay before rebinding after a lost or refused bind; doubles per failure."),
+    S("smpp", "reconnect_max_delay", Duration, 60.0, "Longest delay between rebind attempts."),
+    S("smpp", "retry_min_delay", Duration, 1.0,
+      "First delay before resubmitting after a temporary SMSC error; doubles per try."),
+    S("smpp", "retry_max_delay", Duration, 60.0, "Longest delay between resubmit attempts."),
+    S("smpp", "throttle_pause", Duration, 1.0,
+      "How long a session stops submitting after ESME_RTHROTTLED."),
+    S("smpp", "gsm_charset", str, "gsm",
+      "Character set the SMSC means by data_coding 0: gsm (GSM 03.38), latin1 or ascii.",
+      choices=("gsm", "latin1", "ascii")),
+    S("smpp", "registered_delivery", int, 1,
+      "Receipts requested: 0 none, 1 on success and failure, 2 on failure only.",
+      choices=(0, 1, 2)),
+    S("smpp", "default_validity_minutes", int, 2880,
+      "Validity period of a message whose request gives none, in minutes (at most 14 days).",
+      min=1, max=20160),
+    S("smpp", "alnum_sender_ton", int, 5,
+      "source_addr_ton for alphanumeric senders (5 alphanumeric).", min=0, max=6),
+    S("smpp", "alnum_sender_npi", int, 0,
+      "source_addr_npi for alphanumeric senders (0 unknown).", choices=NPI_VALUES),
+    S("smpp", "numeric_sender_ton", int, 1,
+      "source_addr_ton for numeric senders (1 international).", min=0, max=6),
+    S("smpp", "numeric_sender_npi", int, 1,
+      "source_addr_npi for numeric senders (1 E.164).", choices=NPI_VALUES),
+    S("smpp", "dest_addr_ton", int, 1, "dest_addr_ton of recipients (1 international).",
+      min=0, max=6),
+    S("smpp", "dest_addr_npi", int, 1, "dest_addr_npi of recipients (1 E.164).",
+      choices=NPI_VALUES),
+    S("smpp", "stop_grace", Duration, 10.0,
+      "Time to wait at stop for responses to submits in flight; 0 does not wait.", min=0.0),
+    # [store]
+    S("store", "path", str, "var/gateway.db",
+      "SQLite database file, relative to the working directory.", validate=v.non_empty),
+    S("store", "commit_max_batch", int, 512,
+      "Most writes the store writer commits in one transaction.", min=1, max=100_000),
+    S("store", "commit_max_delay", Duration, 0.002,
+      "Longest a write waits for others to share its commit; 0 commits at once.", min=0.0),
+    # [webhooks]
+    S("webhooks", "default_callback_url", str, "",
+      "Callback URL for receipts and inbound messages when a request names none; empty: none.",
+      validate=v.http_url),
+    S("webhooks", "allowed_callback_hosts", list[str], ("127.0.0.1", "localhost"),
+      "Hosts a request's callback URL may name (*.example.com covers subdomains); others refused.",
+      validate=v.no_empty_items),
+    S("webhooks", "secret", str, "",
+      "HMAC key that signs callbacks (signature header); empty: callbacks are not signed.",
+      secret=True),
+    # [log]
+    S("log", "level", str, "info", "Log level.", choices=("debug", "info", "warning", "error")),
+    S("log", "pdu_debug", bool, False,
+      "Log every SMPP PDU at debug level (noisy; for troubleshooting)."),
+)
+del S
+# fmt: on
+
+SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
+BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+
+
+# ---- the Config objects ---------------------------------------------------------------
+
+
+def _section_repr(self: Any) -> str:
+    parts = []
+    for s in SETTINGS:
+        if s.section == self._section:
+            value = getattr(self, s.name)
+            shown = ("<secret>" if value else "<unset>") if s.secret else repr(value)
+            parts.append(f"{s.name}={shown}")
+    return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def _section_class(section: str) -> type:
+    """A frozen dataclass with one attribute per setting of the section."""
+    annotations = {list[str]: tuple[str, ...], Duration: float}
+    fields = [
+        (s.name, annotations.get(s.type, s.type), dataclasses.field(repr=not s.secret))
+        for s in SETTINGS
+        if s.section == section
+    ]
+    namespace = {"_section": section, "__repr__": _section_repr, "__module__": __name__}
+    name = f"{section.capitalize()}Settings"
+    return dataclasses.make_dataclass(name, fields, frozen=True, repr=False, namespace=namespace)
+
+
+SECTION_CLASSES: dict[str, type] = {section: _section_class(section) for section in SECTIONS}
+HttpSettings, SmppSettings, StoreSettings, WebhooksSettings, LogSettings = SECTION_CLASSES.values()
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration: one frozen object per section, plus the source file."""
+
+    http: Any  # HttpSettings etc.: classes made from SETTINGS, so typed Any here
+    smpp: Any
+    store: Any
+    webhooks: Any
+    log: Any
+    path: str | None = None
+
+
+# ---- loading --------------------------------------------------------------------------
+
+
+def load_config(path: str | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the TOML file `path` (None: none) and `environ` (None: os.environ).
+
+    Raises ConfigError listing every problem found, not just the first.
+    """
+    data: Mapping[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read config file: {exc.strerror}"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+    return build_config(data, environ, path=path)
+
+
+def build_config(
+    data: Mapping[str, Any], environ: Mapping[str, str] | None = None, *, path: str | None = None
+) -> Config:
+    """A Config from parsed TOML `data` ({section: {key: value}}) and the environment.
+
+    load_config's second half; also the easy way to make a Config in a test.
+    """
+    env = os.environ if environ is None else environ
+    base = Path(path).parent if path else Path(".")
+    problems = _unknown_keys(data) + _unknown_env(env)
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        table = data.get(s.section)
+        try:
+            values[s.key] = _resolve(s, table if isinstance(table, Mapping) else {}, env, base)
+        except v.Problem as exc:
+            problems.append(f"{s.key}: {exc}")
+    problems += _cross_checks(values)
+    if problems:
+        raise ConfigError(problems)
+    sections = {
+        section: cls(**{s.name: values[s.key] for s in SETTINGS if s.section == section})
+        for section, cls in SECTION_CLASSES.items()
+    }
+    return Config(**sections, path=path)
+
+
+def _hint(name: str, known: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _unknown_keys(data: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for section, table in data.items():
+        if section not in SECTIONS:
+            problems.append(f"{section}: unknown section{_hint(section, SECTIONS)}")
+        elif not isinstance(table, Mapping):
+            problems.append(f"{section}: expected a [{section}] table")
+        else:
+            ours = [s for s in SETTINGS if s.section == section]
+            known = [s.name for s in ours] + [s.file_key for s in ours if s.secret]
+            problems += [
+                f"{section}.{key}: unknown key{_hint(key, known)}"
+                for key in table
+                if key not in known
+            ]
+    return problems
+
+
+def _unknown_env(env: Mapping[str, str]) -> list[str]:
+    """SMPP_GATEWAY_<SECTION>_* variables that name no setting: a typo must not pass."""
+    known = {s.env for s in SETTINGS} | {s.file_env for s in SETTINGS if s.secret}
+    problems = []
+    for name in sorted(env):
+        for section in SECTIONS:
+            prefix = f"{ENV_PREFIX}{section.upper()}_"
+            if name.startswith(prefix) and name not in known:
+                key = f"{section}.{name[len(prefix) :].lower()}"
+                names = [s.env for s in SETTINGS if s.section == section]
+                hint = _hint(name, names).replace("did you mean", "did you mean variable")
+                problems.append(f"{key}: unknown setting (environment variable {name}){hint}")
+    return problems
+
+
+def _resolve(s: Setting, table: Mapping[str, Any], env: Mapping[str, str], base: Path) -> Any:
+    """The setting's value from the first source that has one (see the module doc)."""
+    assert s.env is not None
+    origin = ""
+    try:
+        if env.get(s.env, ""):
+            origin = f"from {s.env}"
+            value = v.from_text(s, env[s.env])
+        elif s.secret and env.get(s.file_env, ""):
+            origin = f"from {s.file_env}"
+            value = v.read_secret_file(s, env[s.file_env], Path("."))
+        elif s.name in table:
+            value = v.from_toml(s, table[s.name])
+        elif s.secret and s.file_key in table:
+            origin = f"from {s.section}.{s.file_key}"
+            value = v.read_secret_file(s, table[s.file_key], base)
+        else:
+            return s.default
+        return v.check(s, value)
+    except v.Problem as exc:
+        raise v.Problem(f"{exc} ({origin})" if origin else str(exc)) from None
+
+
+def _cross_checks(values: Mapping[str, Any]) -> list[str]:
+    """Rules between settings; only settings that parsed take part."""
+    problems = []
+    keys = BY_KEY["http.api_keys"]
+    if "http.api_keys" in values and not values["http.api_keys"]:
+        problems.append(
+            f"http.api_keys: API keys required; set {keys.env} (comma-separated), "
+            f"{keys.file_env}, or {keys.file_key} in [http] (a file with one key per line)"
+        )
+    for low, high in [
+        ("smpp.reconnect_min_delay", "smpp.reconnect_max_delay"),
+        ("smpp.retry_min_delay", "smpp.retry_max_delay"),
+    ]:
+        if low in values and high in values and values[low] > values[high]:
+            problems.append(
+                f"{low}: must be <= {high} ({v.fmt(values[low])} > {v.fmt(values[high])})"
+            )
+    return problems
+
+
+# ---- using it -------------------------------------------------------------------------
+
+
+def check_config(path: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The problems of a config file with this environment; [] when it is fine."""
+    try:
+        load_config(path, environ)
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def check_config_command(path: str, environ: Mapping[str, str] | None = None) -> int:
+    """`smpp-gateway check-config FILE`: each problem on stderr and 1, or "ok: FILE" and 0."""
+    problems = check_config(path, environ)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
+    print(f"ok: {path}")
+    return 0
+
+
+def config_summary(cfg: Config) -> dict[str, Any]:
+    """Flat {"section.key": value} for a startup log line; secrets as "***" or "unset"."""
+    summary: dict[str, Any] = {"path": cfg.path}
+    for s in SETTINGS:
+        value = getattr(getattr(cfg, s.section), s.name)
+        if s.secret:
+            summary[s.key] = "***" if value else "unset"
+        else:
+            summary[s.key] = list(value) if isinstance(value, tuple) else value
+    return summary
+
+
+# Rendering lives in gateway/config_docs.py; these are the public names.
+
+
+def render_example_toml() -> str:
+    """The full example config file: every key with its doc and default."""
+    from gateway.config_docs import render_example_toml as render
+
+    return render()
+
+
+def render_markdown_table() -> str:
+    """| key | env | type | default | description |, one row per setting."""
+    from gateway.config_docs import render_markdown_table as render
+
+    return render()
+
+
+def write_generated_files(root: str | Path) -> list[Path]:
+    """Write config/gateway.example.toml and docs/configuration.md under `root`."""
+    from gateway.config_docs import write_generated_files as write
+
+    return write(root)
+
+
+if __name__ == "__main__":
+    from gateway.config_docs import main
+
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Domain records shared by the HTTP layer, the engine and the store.
+
+Plain frozen dataclasses: no I/O, no behaviour beyond small derived values, so every
+layer can pass them around without importing another layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class State(StrEnum):
+    """Life of a message (DESIGN.md: message life). Values are stored as-is."""
+
+    ACCEPTED = "accepted"  # durable, waiting for a session
+    SUBMITTING = "submitting"  # claimed by an engine, on the wire or waiting to retry
+    SENT = "sent"  # every segment has a submit_sm_resp with status 0
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    BUFFERED = "buffered"
+
+    @property
+    def public(self) -> str:
+        """The provider's name for the state (SENT, DELIVERED, ...); queued states are SENT-less."""
+        return {
+            State.ACCEPTED: "ACCEPTED",
+            State.SUBMITTING: "ACCEPTED",
+        }.get(self, self.value.upper())
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One short_message payload (UDH included when esm_class has UDHI)."""
+
+    seq: int  # 0-based position in the message
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class SubmitParams:
+    """The submit_sm fields that are the same for every segment of a message."""
+
+    source_addr: str
+    source_addr_ton: int
+    source_addr_npi: int
+    destination_addr: str
+    dest_addr_ton: int
+    dest_addr_npi: int
+    data_coding: int
+    esm_class: int  # 0x40 (UDHI) when the payloads carry a UDH
+    protocol_id: int = 0
+    registered_delivery: int = 1
+    validity_minutes: int | None = None  # relative validity_period when set
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A validated send, ready to be made durable by Store.accept()."""
+
+    id: str  # the gateway's UUID, returned to the caller
+    created_at: float  # epoch seconds
+    api_key_id: str  # a non-secret label of the API key (never the key)
+    receiver: str  # the `to` as normalised (E.164 digits, no +)
+    receiver_as_given: str
+    text: str  # as submitted (hex for binary)
+    text_length: int
+    submit: SubmitParams
+    segments: tuple[Segment, ...]
+    expires_at: float  # created_at + validity; not submitted after this
+    reference: str | None = None
+    callback: str | None = None
+    notify_statuses: tuple[str, ...] = ()  # empty: all
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """A message an engine has claimed for submission, with its unsent segments."""
+
+    id: str
+    submit: SubmitParams
+    segments: tuple[Segment, ...]  # only those without a successful submit_sm_resp
+    segment_count: int  # all segments of the message
+    expires_at: float
+    created_at: float
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """Outcome of one submit_sm: the SMSC's id on success, the status either way."""
+
+    message_id: str
+    seq: int
+    command_status: int
+    smsc_message_id: str | None
+    at: float
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """What GET /sms/<id> shows: the message, its segments and its history."""
+
+    id: str
+    state: State
+    receiver: str
+    created_at: float
+    text_length: int
+    segment_count: int
+    reference: str | None
+    error: str | None
+    smpp_status: int | None
+    smsc_message_ids: tuple[str | None, ...]
+    history: tuple[tuple[float, str, str | None], ...] = field(default_factory=tuple)
