@@ -1,0 +1,7 @@
+"""`python -m gateway.simulator ...` runs the SMSC simulator."""
+
+import sys
+
+from gateway.simulator.cli import main
+
+sys.exit(main())

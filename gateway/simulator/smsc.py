@@ -1,0 +1,325 @@
+"""Shared SMSC state: credentials, sessions, message ids, stored submits, receipts, counters.
+
+All mutable simulator state lives in one `Smsc` object shared by every connection
+and by the control server, so one process can host independent simulators and
+tests can reset it without restarting. The per-connection protocol lives in
+`gateway.simulator.session`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from gateway.simulator.config import SimConfig
+from gateway.simulator.deliver import ReceiptJob, mo_bodies, receipt_body, receipt_id
+from gateway.simulator.pdu import (
+    DELIVER_SM,
+    ESME_RBINDFAIL,
+    ESME_RINVPASWD,
+    ESME_RINVSYSID,
+    ESME_RTHROTTLED,
+    ShortMessage,
+    parse_sm,
+)
+from gateway.simulator.pdulog import PduLog
+
+# Bind modes as bit flags, so "can submit" is `mode & TX` and "can receive" `mode & RX`.
+TX = 1
+RX = 2
+TRX = TX | RX
+MODE_NAMES = {0: "unbound", TX: "transmitter", RX: "receiver", TRX: "transceiver"}
+
+
+class Peer(Protocol):
+    """What the SMSC needs from a client connection (see session.SmppConnection)."""
+
+    conn_id: int
+    mode: int
+    system_id: str
+
+    def send_pdu(self, command: int, body: bytes) -> None: ...
+    def close(self) -> None: ...
+    def flush_held(self) -> None: ...
+    def reschedule_enquire(self) -> None: ...
+    @property
+    def pending_responses(self) -> int: ...
+
+
+@dataclass(slots=True)
+class Counters:
+    """Monotonic counters behind GET /stats (gauges are computed, not stored)."""
+
+    binds: int = 0
+    bind_failed: int = 0
+    submit_sm: int = 0
+    throttled: int = 0
+    failed: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    deliver_sm_sent: int = 0
+    receipts_sent: int = 0
+    mo_sent: int = 0
+    deliver_sm_resp: dict[str, int] = field(default_factory=dict)
+    enquire_link: int = 0
+    enquire_link_sent: int = 0
+    enquire_link_resp: int = 0
+    data_sm_resp: int = 0
+    unbind: int = 0
+    generic_nack: int = 0
+    generic_nack_received: int = 0
+    connections_opened: int = 0
+    connections_closed: int = 0
+
+
+class Smsc:
+    """The simulated SMSC shared by all connections of one simulator instance."""
+
+    def __init__(self, cfg: SimConfig, log: PduLog | None = None) -> None:
+        self.cfg = cfg
+        self.log = log
+        self.stats = Counters()
+        self.faults = False
+        self._next_id = cfg.first_id
+        self._next_conn = 0
+        self._rng = random.Random(cfg.seed)
+        self._mo_ref = self._rng.randrange(1, 0xFFFF)
+        self._submits: list[tuple[str, int, int, float, bytes]] = []
+        self._submits_base = 0
+        self._connections: set[Peer] = set()
+        self._bound: set[Peer] = set()
+        self._receivers: dict[str, list[Peer]] = {}
+        self._rr = 0
+        self._queue: dict[str, deque[tuple[str, bytes]]] = {}
+        self._receipts_outstanding = 0
+        self._throttle_seen = 0
+        self._fail_seen = 0
+        self._refuse_until = time.monotonic() + cfg.refuse_binds_for
+        self._update_faults()
+
+    # -- connections and binds -------------------------------------------------
+
+    def event(self, message: str) -> None:
+        """One human line per session event on stderr (never per PDU)."""
+        print(f"smsc-sim: {message}", file=sys.stderr, flush=True)
+
+    def add_connection(self, conn: Peer) -> int:
+        self._next_conn += 1
+        self._connections.add(conn)
+        self.stats.connections_opened += 1
+        return self._next_conn
+
+    def remove_connection(self, conn: Peer) -> None:
+        if conn in self._connections:
+            self._connections.discard(conn)
+            self.unbound(conn)
+            self.stats.connections_closed += 1
+
+    def check_bind(self, system_id: str, password: str) -> int:
+        """0 to accept, else the bind_*_resp command_status."""
+        cfg = self.cfg
+        if time.monotonic() < self._refuse_until:
+            status = ESME_RBINDFAIL
+        elif system_id != cfg.system_id:
+            status = ESME_RINVSYSID
+        elif password != cfg.password:
+            status = ESME_RINVPASWD
+        elif len(self._bound) >= cfg.max_sessions:
+            status = ESME_RBINDFAIL
+        else:
+            return 0
+        self.stats.bind_failed += 1
+        return status
+
+    def bound(self, conn: Peer) -> None:
+        """Register a successful bind; a receiver-capable bind gets queued deliveries."""
+        self._bound.add(conn)
+        self.stats.binds += 1
+        if conn.mode & RX:
+            self._receivers.setdefault(conn.system_id, []).append(conn)
+            queue = self._queue.get(conn.system_id)
+            while queue:
+                kind, body = queue.popleft()
+                self._send(conn, kind, body)
+
+    def unbound(self, conn: Peer) -> None:
+        self._bound.discard(conn)
+        receivers = self._receivers.get(conn.system_id)
+        if receivers and conn in receivers:
+            receivers.remove(conn)
+
+    # -- submits ---------------------------------------------------------------
+
+    def submit_fault(self) -> int:
+        """Status forced by --throttle-every / --fail-every for this submit, or 0."""
+        cfg = self.cfg
+        if cfg.throttle_every:
+            self._throttle_seen += 1
+            if self._throttle_seen % cfg.throttle_every == 0:
+                self.stats.throttled += 1
+                return ESME_RTHROTTLED
+        if cfg.fail_every:
+            self._fail_seen += 1
+            if self._fail_seen % cfg.fail_every == 0:
+                self.stats.failed += 1
+                return cfg.fail_status
+        return 0
+
+    def accept(
+        self, conn: Peer, seq: int, sm: ShortMessage, body: bytes
+    ) -> tuple[str, ReceiptJob | None]:
+        """Assign the next message id, store the submit, and prepare its receipt."""
+        number = self._next_id
+        self._next_id = number + 1
+        cfg = self.cfg
+        message_id = str(number) if cfg.id_format == "dec" else format(number, "x")
+        now = time.time()
+        self.stats.submit_sm += 1
+        if cfg.keep_submits:
+            self._store((message_id, conn.conn_id, seq, now, body))
+        if not sm.registered_delivery & 0x03 or cfg.receipt_delay < 0:
+            return message_id, None
+        name, err = self._draw_state()
+        rid = receipt_id(number, cfg.id_format, cfg.receipt_id_format)
+        self._receipts_outstanding += 1
+        return message_id, ReceiptJob(conn.system_id, rid, now, sm, name, err)
+
+    def _store(self, record: tuple[str, int, int, float, bytes]) -> None:
+        """Keep the latest `keep_submits` (dropping in halves keeps this amortised O(1))."""
+        submits = self._submits
+        submits.append(record)
+        keep = self.cfg.keep_submits
+        if len(submits) >= 2 * keep:
+            drop = len(submits) - keep
+            del submits[:drop]
+            self._submits_base += drop
+
+    def _draw_state(self) -> tuple[str, int]:
+        states = self.cfg.receipt_states
+        if len(states) == 1:
+            return states[0].name, states[0].err
+        chosen = self._rng.choices(states, weights=[s.weight for s in states])[0]
+        return chosen.name, chosen.err
+
+    # -- deliveries (receipts and MO) ------------------------------------------
+
+    def schedule_receipt(self, job: ReceiptJob) -> None:
+        """Send the receipt --receipt-delay seconds from now (its resp just went out)."""
+        loop = asyncio.get_running_loop()
+        loop.call_later(max(self.cfg.receipt_delay, 0.0), self.send_receipt, job)
+
+    def send_receipt(self, job: ReceiptJob) -> None:
+        self.deliver(job.system_id, "receipt", receipt_body(job, time.time()))
+
+    def deliver(self, system_id: str, kind: str, body: bytes) -> bool:
+        """deliver_sm to the next receiver-capable bind, or queue until one binds."""
+        conn = self._pick_receiver(system_id)
+        if conn is None:
+            self._queue.setdefault(system_id, deque()).append((kind, body))
+            return False
+        self._send(conn, kind, body)
+        return True
+
+    def _pick_receiver(self, system_id: str) -> Peer | None:
+        receivers = self._receivers.get(system_id)
+        if not receivers:
+            return None
+        self._rr += 1
+        return receivers[self._rr % len(receivers)]
+
+    def _send(self, conn: Peer, kind: str, body: bytes) -> None:
+        conn.send_pdu(DELIVER_SM, body)
+        self.stats.deliver_sm_sent += 1
+        if kind == "receipt":
+            self.stats.receipts_sent += 1
+            self._receipts_outstanding -= 1
+        else:
+            self.stats.mo_sent += 1
+
+    def mo(self, request: dict[str, Any]) -> dict[str, int]:
+        """Inject a mobile-originated message; all parts go to the same bind."""
+        self._mo_ref = self._mo_ref % 0xFFFF + 1
+        bodies = mo_bodies(request, self._mo_ref)
+        system_id = str(request.get("system_id", self.cfg.system_id))
+        conn = self._pick_receiver(system_id)
+        for body in bodies:
+            if conn is None:
+                self._queue.setdefault(system_id, deque()).append(("mo", body))
+            else:
+                self._send(conn, "mo", body)
+        sent = len(bodies) if conn is not None else 0
+        return {"sent": sent, "queued": len(bodies) - sent}
+
+    # -- control ---------------------------------------------------------------
+
+    def stats_view(self) -> dict[str, Any]:
+        view = asdict(self.stats)
+        view["bound_sessions"] = len(self._bound)
+        view["connections"] = len(self._connections)
+        view["receipts_pending"] = self._receipts_outstanding
+        view["held_responses"] = sum(c.pending_responses for c in self._connections)
+        view["queued_deliveries"] = sum(len(q) for q in self._queue.values())
+        view["next_id"] = self._next_id
+        return view
+
+    def submits_view(self, since: int = 0, limit: int | None = None) -> dict[str, Any]:
+        """Decoded submits from absolute index `since`; `next` is where to continue."""
+        start = max(since - self._submits_base, 0)
+        end = len(self._submits) if limit is None else min(len(self._submits), start + limit)
+        records = []
+        for offset in range(start, end):
+            message_id, conn_id, seq, t, body = self._submits[offset]
+            record = {"index": self._submits_base + offset, "message_id": message_id}
+            record.update({"conn": conn_id, "seq": seq, "t": t})
+            record.update(parse_sm(body).as_dict())
+            records.append(record)
+        return {"submits": records, "next": self._submits_base + max(end, start)}
+
+    def configure(self, updates: dict[str, Any]) -> dict[str, Any]:
+        """Apply runtime knobs (POST /config) including their side effects."""
+        was_paused = self.cfg.paused
+        changed = self.cfg.apply(updates)
+        if "refuse_binds_for" in changed:
+            self._refuse_until = time.monotonic() + self.cfg.refuse_binds_for
+        if "throttle_every" in changed:
+            self._throttle_seen = 0
+        if "fail_every" in changed:
+            self._fail_seen = 0
+        if "enquire_interval" in changed:
+            for conn in list(self._bound):
+                conn.reschedule_enquire()
+        self._update_faults()
+        if was_paused and not self.cfg.paused:
+            self.resume()
+        return self.cfg.runtime_view()
+
+    def _update_faults(self) -> None:
+        self.faults = bool(self.cfg.throttle_every or self.cfg.fail_every)
+
+    def pause(self) -> None:
+        self.cfg.paused = True
+
+    def resume(self) -> None:
+        """Unpause and send every held submit_sm_resp, in order, per connection."""
+        self.cfg.paused = False
+        for conn in list(self._connections):
+            conn.flush_held()
+
+    def disconnect_all(self) -> int:
+        conns = list(self._connections)
+        for conn in conns:
+            conn.close()
+        return len(conns)
+
+    def reset(self) -> None:
+        """Clear counters and stored submits; ids keep counting (never reused)."""
+        self.stats = Counters()
+        self._submits.clear()
+        self._submits_base = 0
+        self._throttle_seen = 0
+        self._fail_seen = 0
