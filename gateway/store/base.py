@@ -1,0 +1,106 @@
+"""The Store interface: what the engine and the HTTP layer may ask of durable storage.
+
+Written as a Protocol so a backend (SQLite now, PostgreSQL later) or a test fake only has
+to have these methods; nothing outside `store/` knows SQL or which backend it talks to.
+Writes go through one writer thread per store, so the methods say whether they wait for
+the commit (synchronous) or only enqueue (asynchronous).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from gateway.model import ClaimedMessage, MessageView, NewMessage, SegmentResult, State
+
+
+class StoreError(RuntimeError):
+    """The store cannot take the write: disk full or failing, locked too long, closed,
+    or the write did not commit within its timeout. The caller answers with an error."""
+
+
+class Store(Protocol):
+    """Durable messages, their segments and their history."""
+
+    def accept(self, messages: Sequence[NewMessage], timeout: float = 10.0) -> None:
+        """Make new messages durable, state `accepted`; committed when this returns.
+
+        All messages of one call commit in one transaction (a bulk request is all or
+        nothing); concurrent callers are grouped into one commit by the writer.
+        Raises StoreError when the write fails or `timeout` passes. A failed write or
+        commit leaves nothing of the call behind (it was rolled back). After a timeout the
+        rows are absent if the writer had not started on them yet (the write is
+        cancelled), otherwise they may still commit a moment later: the caller must
+        treat the outcome as unknown, never as "not stored".
+        """
+        ...
+
+    def claim(self, limit: int) -> list[ClaimedMessage]:
+        """Move up to `limit` accepted messages, oldest first, to `submitting`.
+
+        One write transaction; increments attempts and records a `submitting` event.
+        Each message carries only the segments without a successful submit_sm_resp,
+        by seq (an empty tuple when all were sent before a restart).
+        """
+        ...
+
+    def record_results(self, results: Sequence[SegmentResult]) -> None:
+        """Record submit_sm outcomes (SMSC id, status, time) per segment. Asynchronous:
+        returns once enqueued; blocks only if the writer queue is full, and then raises
+        StoreError after a short bound. A failure to commit is logged, never silent.
+        A segment that already has status 0 is not overwritten."""
+        ...
+
+    def finish(
+        self,
+        message_id: str,
+        state: State,
+        *,
+        error: str | None = None,
+        smpp_status: int | None = None,
+        at: float,
+    ) -> None:
+        """Set a message's state (sent, failed, ...) with error and SMPP status, and add a
+        history event. Asynchronous, like record_results."""
+        ...
+
+    def requeue_claimed(self) -> int:
+        """At the start of a single daemon: every `submitting` message goes back to
+        `accepted` (event detail "requeued"). Returns how many: these were in flight at
+        the last stop and may be sent twice. Synchronous."""
+        ...
+
+    def release(self, message_ids: Sequence[str]) -> None:
+        """Give back claimed messages that will not be submitted (graceful stop):
+        submitting → accepted (event detail "released"). Others are left alone.
+        Synchronous."""
+        ...
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything enqueued before this call has been committed (or has
+        failed and been logged). Raises StoreError on timeout or when closed."""
+        ...
+
+    def get_message(self, message_id: str) -> MessageView | None:
+        """The message with its segments' SMSC ids and its history, or None. Reads
+        committed data only, never waits for the writer."""
+        ...
+
+    def count_by_state(self) -> dict[str, int]:
+        """Number of messages per state value; every State is present (0 when none)."""
+        ...
+
+    def pending_count(self) -> int:
+        """Messages not yet submitted or in flight: accepted + submitting."""
+        ...
+
+    def writable(self) -> bool:
+        """Cheap readiness probe: the writer runs and its last commit succeeded. After a
+        failed commit, it tries one trivial write (bounded to 1 s) so it can recover while
+        no traffic arrives."""
+        ...
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Commit what is queued, stop the writer, close connections. Idempotent; every
+        later write raises StoreError."""
+        ...

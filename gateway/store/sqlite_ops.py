@@ -1,0 +1,158 @@
+"""The SQL of the SQLite backend: functions of a connection, run by the writer or a reader.
+
+Kept apart from sqlite.py (connections, threads, lifecycle) so each file has one job.
+Write operations run inside the writer's transaction and never commit themselves.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import fields
+from operator import attrgetter
+
+from gateway.model import ClaimedMessage, MessageView, NewMessage, Segment, State, SubmitParams
+
+_CHUNK = 500  # ids per IN (...) list, far below SQLite's variable limit
+
+# Column order is the dataclasses' field order, so rows and SubmitParams(*row) cannot drift.
+_HEAD = ("id", "created_at", "api_key_id", "receiver", "receiver_as_given", "text", "text_length")
+_SUBMIT = tuple(f.name for f in fields(SubmitParams))
+_TAIL = ("expires_at", "reference", "callback", "notify_statuses", "segment_count", "state")
+_COLUMNS = (*_HEAD, *_SUBMIT, *_TAIL, "state_changed_at")
+_INSERT_MESSAGE = (
+    f"INSERT INTO messages ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+)
+_INSERT_SEGMENT = "INSERT INTO segments (message_id, seq, payload) VALUES (?, ?, ?)"
+_INSERT_EVENT = "INSERT INTO message_events (message_id, at, state, detail) VALUES (?, ?, ?, ?)"
+_head, _submit = attrgetter(*_HEAD), attrgetter(*_SUBMIT)
+_UNSENT = "(command_status IS NULL OR command_status != 0)"
+PENDING = (State.ACCEPTED.value, State.SUBMITTING.value)
+COUNT_BY_STATE = "SELECT state, COUNT(*) FROM messages GROUP BY state"
+COUNT_PENDING = "SELECT COUNT(*) FROM messages WHERE state IN (?, ?)"
+
+
+def accept_rows(messages: Sequence[NewMessage], now: float) -> tuple[list, list, list]:
+    """Message, segment and event rows; built in the caller's thread, so the single
+    writer thread only executes them."""
+    accepted = State.ACCEPTED.value
+    msgs, segs, events = [], [], []
+    for m in messages:
+        tail = (m.expires_at, m.reference, m.callback, ",".join(m.notify_statuses))
+        msgs.append((*_head(m), *_submit(m.submit), *tail, len(m.segments), accepted, now))
+        segs.extend((m.id, seg.seq, seg.payload) for seg in m.segments)
+        events.append((m.id, now, accepted, None))
+    return msgs, segs, events
+
+
+def insert(rows: tuple[list, list, list], conn: sqlite3.Connection) -> None:
+    """The accept operation: all rows of one accept() call, in the writer's transaction."""
+    msgs, segs, events = rows
+    conn.executemany(_INSERT_MESSAGE, msgs)
+    conn.executemany(_INSERT_SEGMENT, segs)
+    conn.executemany(_INSERT_EVENT, events)
+
+
+def claim(conn: sqlite3.Connection, *, limit: int, now: float) -> list[ClaimedMessage]:
+    """Oldest first; rowid breaks ties, so a bulk request keeps its order."""
+    sql = (
+        "SELECT id, segment_count, expires_at, created_at, attempts + 1, "
+        f"{', '.join(_SUBMIT)} FROM messages WHERE state = ? ORDER BY created_at, rowid LIMIT ?"
+    )
+    rows = conn.execute(sql, (State.ACCEPTED.value, limit)).fetchall()
+    if not rows:
+        return []
+    submitting = State.SUBMITTING.value
+    conn.executemany(
+        "UPDATE messages SET state = ?, attempts = ?, state_changed_at = ? WHERE id = ?",
+        [(submitting, r[4], now, r[0]) for r in rows],
+    )
+    conn.executemany(_INSERT_EVENT, [(r[0], now, submitting, f"attempt {r[4]}") for r in rows])
+    unsent = _unsent_segments(conn, [r[0] for r in rows])
+    return [
+        ClaimedMessage(
+            id=r[0],
+            submit=SubmitParams(*r[5:]),
+            segments=tuple(unsent.get(r[0], ())),
+            segment_count=r[1],
+            expires_at=r[2],
+            created_at=r[3],
+            attempts=r[4],
+        )
+        for r in rows
+    ]
+
+
+def _unsent_segments(conn: sqlite3.Connection, ids: list[str]) -> dict[str, list[Segment]]:
+    """Segments without a successful submit_sm_resp, by message, in seq order."""
+    found: dict[str, list[Segment]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        sql = (
+            "SELECT message_id, seq, payload FROM segments WHERE message_id IN"
+            f" ({', '.join('?' * len(chunk))}) AND {_UNSENT} ORDER BY message_id, seq"
+        )
+        for message_id, seq, payload in conn.execute(sql, chunk):
+            found.setdefault(message_id, []).append(Segment(seq, bytes(payload)))
+    return found
+
+
+def record(rows: list[tuple], conn: sqlite3.Connection) -> None:
+    conn.executemany(
+        "UPDATE segments SET smsc_message_id = ?, command_status = ?, submitted_at = ?"
+        f" WHERE message_id = ? AND seq = ? AND {_UNSENT}",
+        rows,
+    )
+
+
+def finish(conn: sqlite3.Connection, *, values: tuple, detail: str | None) -> None:
+    """values: (state, error, smpp_status, at, message_id)."""
+    cur = conn.execute(
+        "UPDATE messages SET state = ?, error = ?, smpp_status = ?, state_changed_at = ?"
+        " WHERE id = ?",
+        values,
+    )
+    if cur.rowcount == 0:
+        raise LookupError(f"no message {values[4]}")
+    conn.execute(_INSERT_EVENT, (values[4], values[3], values[0], detail))
+
+
+def requeue(conn: sqlite3.Connection, *, ids: list[str] | None, now: float, detail: str) -> int:
+    """submitting → accepted, for `ids` or for every submitting message; returns how many."""
+    submitting, accepted = State.SUBMITTING.value, State.ACCEPTED.value
+    if ids is None:
+        ids = [r[0] for r in conn.execute("SELECT id FROM messages WHERE state = ?", (submitting,))]
+    sql = "UPDATE messages SET state = ?, state_changed_at = ? WHERE id = ? AND state = ?"
+    moved = [i for i in ids if conn.execute(sql, (accepted, now, i, submitting)).rowcount]
+    conn.executemany(_INSERT_EVENT, [(i, now, accepted, detail) for i in moved])
+    return len(moved)
+
+
+def probe(conn: sqlite3.Connection) -> None:
+    """A real write that touches one page (the header), so the commit must reach the disk."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.execute(f"PRAGMA user_version = {int(version)}")
+
+
+def view(conn: sqlite3.Connection, *, message_id: str) -> MessageView | None:
+    row = conn.execute(
+        "SELECT id, state, receiver, created_at, text_length, segment_count, reference,"
+        " error, smpp_status FROM messages WHERE id = ?",
+        (message_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    by_id = (message_id,)
+    ids = conn.execute(
+        "SELECT smsc_message_id FROM segments WHERE message_id = ? ORDER BY seq", by_id
+    )
+    history = conn.execute(
+        "SELECT at, state, detail FROM message_events WHERE message_id = ? ORDER BY id", by_id
+    )
+    return MessageView(
+        row[0],
+        State(row[1]),
+        *row[2:],
+        smsc_message_ids=tuple(r[0] for r in ids),
+        history=tuple(map(tuple, history)),
+    )
