@@ -1,0 +1,1 @@
+"""Outbound webhooks: callback templates, the outbox dispatcher, signing."""
