@@ -1,0 +1,291 @@
+"""The engine: feeds durable messages to the SMPP sessions and records what happened.
+
+The store is the queue. A feeder thread claims accepted messages from the store while
+the in-memory ready queue is short and a transmitter is bound, so a backlog waits on
+disk, not in memory, and a crash loses nothing: claimed messages go back to `accepted`
+at the next start. Transient failures wait in a retry schedule without holding up
+other messages; permanent ones fail the message with the SMPP status kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway import metrics
+from gateway.model import ClaimedMessage, Segment, SegmentResult, State, SubmitParams
+from gateway.smpp import SessionPool, is_transient, status_name
+from gateway.smpp.backoff import backoff_delay
+from gateway.store import Store
+from gateway.workqueue import ReadyQueue, RetrySchedule
+
+log = logging.getLogger("gateway.engine")
+
+DeliverHandler = Callable[[Any, bytes, str], int]
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    claim_batch: int = 256
+    ready_low_water: int = 512
+    retry_min_delay: float = 1.0
+    retry_max_delay: float = 60.0
+    stop_grace: float = 10.0
+    idle_poll: float = 1.0  # how often the feeder looks at the store without a wake-up
+
+
+@dataclass(eq=False)
+class _Progress:
+    """In-memory state of one claimed message."""
+
+    claimed: ClaimedMessage
+    remaining: set[int]
+    done: bool = False
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One segment on its way to the SMSC; what a session submits."""
+
+    progress: _Progress
+    segment: Segment
+    attempt: int = 0
+    first_try: float = field(default_factory=time.monotonic)
+
+    @property
+    def params(self) -> SubmitParams:
+        return self.progress.claimed.submit
+
+    @property
+    def payload(self) -> bytes:
+        return self.segment.payload
+
+    @property
+    def message_id(self) -> str:
+        return self.progress.claimed.id
+
+
+def _reject_deliveries(pdu: Any, raw: bytes, session: str) -> int:
+    """Until receipts are handled, ask the SMSC to keep them (ESME_RX_T_APPN: try later)."""
+    return 0x64
+
+
+class Engine:
+    """Owns the session pool, the feeder and the retry schedule."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: EngineSettings,
+        make_pool: Callable[[Engine], SessionPool],
+        deliver_handler: DeliverHandler = _reject_deliveries,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._clock = clock
+        self._deliver_handler = deliver_handler
+        self._ready: ReadyQueue[Ticket] = ReadyQueue()
+        self._retries: RetrySchedule[Ticket] = RetrySchedule()
+        self._progress: dict[str, _Progress] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.pool = make_pool(self)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        requeued = self.store.requeue_claimed()
+        if requeued:
+            metrics.POSSIBLE_DUPLICATES.inc(requeued)
+            log.warning("requeued %d messages that were in flight at the last stop", requeued)
+        metrics.QUEUE_DEPTH.set(self.store.pending_count())
+        self.pool.start()
+        for name, target in (
+            ("engine-feeder", self._feed_loop),
+            ("engine-retry", self._retry_loop),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop claiming, let the sessions drain and unbind, give back what was not sent."""
+        self._stopping.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+        self._ready.drain()
+        self._retries.drain()
+        self.pool.stop(self.settings.stop_grace)
+        with self._lock:
+            unfinished = [pid for pid, p in self._progress.items() if not p.done]
+            self._progress.clear()
+        if unfinished:
+            self.store.release(unfinished)
+            log.info("released %d unsent messages back to the queue", len(unfinished))
+
+    def notify_new_work(self) -> None:
+        """Called after an accept commits: wake the feeder now instead of at its next poll."""
+        self._wake.set()
+
+    def ready(self) -> bool:
+        return self.pool.bound_count(transmitting_only=True) > 0
+
+    # -- feeding ---------------------------------------------------------------------
+
+    def _feed_loop(self) -> None:
+        s = self.settings
+        while not self._stopping.is_set():
+            self._wake.wait(s.idle_poll)
+            if self._stopping.is_set():
+                return
+            self._wake.clear()
+            if not self.ready() or len(self._ready) >= s.ready_low_water:
+                continue
+            try:
+                claimed = self.store.claim(s.claim_batch)
+            except Exception:
+                log.exception("claim failed")
+                continue
+            self._enqueue(claimed)
+            if len(claimed) == s.claim_batch:
+                self._wake.set()  # there is probably more
+
+    def _enqueue(self, claimed: list[ClaimedMessage]) -> None:
+        tickets = []
+        now = self._clock()
+        for message in claimed:
+            progress = _Progress(message, {seg.seq for seg in message.segments})
+            if now > message.expires_at:
+                self._fail(progress, "validity expired before submission", None, "expired")
+                continue
+            if not message.segments:  # every segment was sent before a restart
+                self._complete(progress)
+                continue
+            with self._lock:
+                self._progress[message.id] = progress
+            tickets.extend(Ticket(progress, seg) for seg in message.segments)
+        self._ready.put_many(tickets)
+
+    def next_submissions(self, limit: int, timeout: float) -> list[Ticket]:
+        """SessionHandler: the next segments to submit, skipping finished messages."""
+        if self._stopping.is_set():
+            return []
+        tickets = [t for t in self._ready.take(limit, timeout) if not t.progress.done]
+        if len(self._ready) < self.settings.ready_low_water:
+            self._wake.set()
+        return tickets
+
+    # -- outcomes --------------------------------------------------------------------
+
+    def on_submit_response(
+        self, ticket: Ticket, status: int, smsc_message_id: str | None, session: str
+    ) -> None:
+        """SessionHandler: a submit_sm got its answer (or timed out, or the link fell)."""
+        name = status_name(status)
+        metrics.SUBMIT_RESPONSES.labels(name).inc()
+        progress = ticket.progress
+        if progress.done:
+            return
+        if status == 0:
+            metrics.SEGMENTS_SUBMITTED.inc()
+            self.store.record_results(
+                [
+                    SegmentResult(
+                        ticket.message_id, ticket.segment.seq, 0, smsc_message_id, self._clock()
+                    )
+                ]
+            )
+            with self._lock:
+                progress.remaining.discard(ticket.segment.seq)
+                finished = not progress.remaining
+            if finished:
+                self._complete(progress)
+        elif is_transient(status):
+            self._retry(ticket, name)
+        else:
+            self.store.record_results(
+                [SegmentResult(ticket.message_id, ticket.segment.seq, status, None, self._clock())]
+            )
+            self._fail(progress, f"SMSC refused: {name}", status, "smsc_permanent")
+
+    def _retry(self, ticket: Ticket, status: str) -> None:
+        if self._stopping.is_set():
+            return
+        if self._clock() > ticket.progress.claimed.expires_at:
+            self._fail(
+                ticket.progress, f"validity expired while retrying ({status})", None, "expired"
+            )
+            return
+        ticket.attempt += 1
+        metrics.SUBMIT_RETRIES.labels(status).inc()
+        delay = backoff_delay(
+            ticket.attempt, self.settings.retry_min_delay, self.settings.retry_max_delay
+        )
+        self._retries.add(ticket, delay)
+
+    def _retry_loop(self) -> None:
+        while not self._stopping.is_set():
+            for ticket in self._retries.take_due(timeout=0.5):
+                if not ticket.progress.done:
+                    self._ready.put_front(ticket)
+
+    def _complete(self, progress: _Progress) -> None:
+        if not self._mark_done(progress):
+            return
+        self.store.finish(progress.claimed.id, State.SENT, at=self._clock())
+        metrics.SUBMIT_LATENCY.observe(max(0.0, self._clock() - progress.claimed.created_at))
+        metrics.QUEUE_DEPTH.dec()
+
+    def _fail(self, progress: _Progress, error: str, smpp_status: int | None, reason: str) -> None:
+        if not self._mark_done(progress):
+            return
+        self.store.finish(
+            progress.claimed.id,
+            State.FAILED,
+            error=error,
+            smpp_status=smpp_status,
+            at=self._clock(),
+        )
+        metrics.MESSAGES_FAILED.labels(reason).inc()
+        metrics.QUEUE_DEPTH.dec()
+        log.info("message %s failed: %s", progress.claimed.id, error)
+
+    def _mark_done(self, progress: _Progress) -> bool:
+        with self._lock:
+            if progress.done:
+                return False
+            progress.done = True
+            self._progress.pop(progress.claimed.id, None)
+            return True
+
+    # -- sessions --------------------------------------------------------------------
+
+    def on_deliver(self, pdu: Any, raw: bytes, session: str) -> int:
+        """SessionHandler: a deliver_sm/data_sm arrived; its return is the resp status."""
+        return self._deliver_handler(pdu, raw, session)
+
+    def on_session_state(self, session: str, bound: bool, reason: str) -> None:
+        metrics.SESSION_BOUND.labels(session).set(1 if bound else 0)
+        if bound:
+            metrics.SESSION_BINDS.labels(session).inc()
+            log.info("session %s bound", session)
+            self._wake.set()
+        elif reason != "stopped":
+            metrics.SESSION_UNBINDS.labels(session, _reason_class(reason)).inc()
+
+
+def _reason_class(reason: str) -> str:
+    """Collapse free-text reasons into a bounded label set."""
+    lowered = reason.lower()
+    for key in ("unbound", "enquire_link", "closed", "write failed"):
+        if key in lowered:
+            return key.replace(" ", "_")
+    return "other"

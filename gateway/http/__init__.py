@@ -1,0 +1,54 @@
+"""Flask app factory: the only package that imports Flask."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from gateway import metrics
+from gateway.http import health, sms
+from gateway.http.auth import authenticate
+from gateway.http.context import Services
+from gateway.http.responses import UNAUTHORIZED_TEXT, error
+
+PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "health.metrics"}
+
+
+def create_app(services: Services) -> Flask:
+    app = Flask("gateway")
+    app.extensions["gateway"] = services
+    app.config["MAX_CONTENT_LENGTH"] = services.config.http.max_body_bytes
+    app.json.sort_keys = False
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(sms.blueprint)
+
+    @app.before_request
+    def _authenticate() -> Response | None:
+        g.started = time.perf_counter()
+        if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+            return None
+        key_id = authenticate(request, services.config.http.api_keys)
+        if key_id is None:
+            return error(UNAUTHORIZED_TEXT, 401)
+        g.api_key_id = key_id
+        return None
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        endpoint = request.endpoint or "unknown"
+        metrics.HTTP_REQUESTS.labels(endpoint, str(response.status_code)).inc()
+        started = g.get("started")
+        if started is not None:
+            metrics.HTTP_DURATION.labels(endpoint).observe(time.perf_counter() - started)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        if exc.code == 413:
+            limit = services.config.http.max_body_bytes
+            return error(f"request body larger than {limit} bytes", 413)
+        return error(exc.description or exc.name, exc.code or 500)
+
+    return app

@@ -1,0 +1,21 @@
+"""What the HTTP layer needs from the rest of the daemon, passed in, never imported."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gateway.config import Config
+from gateway.store import Store
+
+
+@dataclass(frozen=True)
+class Services:
+    config: Config
+    store: Store
+    notify_new_work: Callable[[], None]
+    smpp_ready: Callable[[], bool]
+    clock_ns: Callable[[], int] = time.time_ns
+    new_id: Callable[[], uuid.UUID] = field(default=uuid.uuid4)

@@ -1,0 +1,39 @@
+"""Response shapes and formats the provider's callers expect."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, jsonify
+
+RESPONSE_TEXT = {
+    0: "SMS sent",
+    1: "Internal error",
+    2: "Invalid type",
+    3: "Empty message",
+    4: "Message text is invalid",
+    5: "Empty sender",
+    6: "Invalid sender",
+    7: "Empty receiver",
+    8: "Invalid receiver",
+}
+
+UNAUTHORIZED_TEXT = "Invalid or no API Key specified"
+
+
+def timestamp(ns: int) -> str:
+    """ISO 8601 UTC with 7 fractional digits, as .NET's round-trip format writes it."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    base = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{rest // 100:07d}Z"
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    response = jsonify(payload)
+    response.status_code = status
+    return response
+
+
+def error(message: str, status: int, **extra: Any) -> Response:
+    return json_response({"error": message, **extra}, status)

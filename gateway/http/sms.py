@@ -1,0 +1,112 @@
+"""POST /sms (and GET /sms for older clients): validate, make durable, answer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
+
+from gateway import metrics, sms
+from gateway.http.compose import compose
+from gateway.http.context import Services
+from gateway.http.params import BadParameter, BadRequest, request_parameters
+from gateway.http.responses import RESPONSE_TEXT, error, json_response, timestamp
+from gateway.store import StoreError
+
+log = logging.getLogger("gateway.http")
+
+blueprint = Blueprint("sms", __name__)
+
+
+def services() -> Services:
+    return current_app.extensions["gateway"]
+
+
+@blueprint.route("/sms", methods=["POST", "GET"], endpoint="send")
+def send() -> Response:
+    svc = services()
+    now_ns = svc.clock_ns()
+    try:
+        params = request_parameters(request)
+    except BadRequest as exc:
+        return error(str(exc), 400)
+    to_given = params.get("to")
+    base: dict[str, Any] = {"timestamp": timestamp(now_ns)}
+    if isinstance(to_given, str | int):
+        base["to"] = str(to_given)
+    try:
+        composed = compose(
+            params,
+            svc.config,
+            api_key_id=g.api_key_id,
+            message_id=svc.new_id(),
+            created_at=now_ns / 1e9,
+        )
+    except sms.SmsError as exc:
+        return _refused(base, exc.code, exc.detail)
+    except BadParameter as exc:
+        return error(str(exc), 400, field=exc.name)
+    message = composed.message
+    body = {
+        **base,
+        "responseCode": 0,
+        "responseText": RESPONSE_TEXT[0],
+        "textLength": message.text_length,
+        "messageParts": composed.parts,
+    }
+    if composed.test:
+        metrics.API_RESPONSE_CODES.labels("0").inc()
+        return json_response({**body, "test": True})
+    try:
+        svc.store.accept([message])
+    except StoreError as exc:
+        log.error("store refused message: %s", exc)
+        metrics.API_RESPONSE_CODES.labels("1").inc()
+        return json_response(
+            {**base, "responseCode": 1, "responseText": RESPONSE_TEXT[1], "textLength": 0}, 503
+        )
+    svc.notify_new_work()
+    metrics.MESSAGES_ACCEPTED.inc()
+    metrics.QUEUE_DEPTH.inc()
+    metrics.API_RESPONSE_CODES.labels("0").inc()
+    return json_response({"id": message.id, **body})
+
+
+def _refused(base: dict[str, Any], code: int, detail: str) -> Response:
+    metrics.API_RESPONSE_CODES.labels(str(code)).inc()
+    status = services().config.http.validation_http_status
+    payload = {
+        **base,
+        "responseCode": code,
+        "responseText": RESPONSE_TEXT[code],
+        "textLength": 0,
+        "detail": detail,
+    }
+    return json_response(payload, status)
+
+
+@blueprint.route("/sms/<message_id>", methods=["GET"], endpoint="status")
+def message_status(message_id: str) -> Response:
+    view = services().store.get_message(message_id)
+    if view is None:
+        return error(f'No message found for id "{message_id}"', 404)
+    return json_response(
+        {
+            "id": view.id,
+            "status": view.state.public,
+            "state": view.state.value,
+            "to": view.receiver,
+            "timestamp": timestamp(int(view.created_at * 1e9)),
+            "textLength": view.text_length,
+            "messageParts": view.segment_count,
+            "reference": view.reference,
+            "error": view.error,
+            "smppStatus": view.smpp_status,
+            "smscMessageIds": list(view.smsc_message_ids),
+            "history": [
+                {"timestamp": timestamp(int(at * 1e9)), "state": state, "detail": detail}
+                for at, state, detail in view.history
+            ],
+        }
+    )

@@ -1,0 +1,138 @@
+"""Building and parsing PDUs: smpplib is the codec, this module is the only door to it.
+
+Keeping every smpplib call here means its quirks (string fields as `str` on the way out
+and `bytes` on the way in, sequence numbers drawn from a "client", unknown TLVs
+raising) are handled once.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from smpplib import smpp
+
+from gateway.model import SubmitParams
+
+HEADER = struct.Struct(">LLLL")
+
+BIND_COMMANDS = {
+    "transceiver": "bind_transceiver",
+    "transmitter": "bind_transmitter",
+    "receiver": "bind_receiver",
+}
+
+
+class SequenceGenerator:
+    """Thread-safe sequence numbers in 1..0x7FFFFFFF (smpplib's own has no lock)."""
+
+    MAX = 0x7FFFFFFF
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = 0
+
+    @property
+    def sequence(self) -> int:
+        return self._value
+
+    def next_sequence(self) -> int:
+        with self._lock:
+            self._value = 1 if self._value >= self.MAX else self._value + 1
+            return self._value
+
+
+@dataclass(frozen=True)
+class Header:
+    length: int
+    command_id: int
+    status: int
+    sequence: int
+
+
+def read_header(data: bytes) -> Header:
+    return Header(*HEADER.unpack_from(data))
+
+
+def relative_validity(minutes: int) -> str:
+    """SMPP 3.4 relative time `YYMMDDhhmmss000R` for a validity in minutes (days capped at 99)."""
+    days, rest = divmod(max(0, minutes), 1440)
+    hours, mins = divmod(rest, 60)
+    return f"0000{min(days, 99):02d}{hours:02d}{mins:02d}00000R"
+
+
+def _make(command: str, sequence: int, **fields: Any) -> Any:
+    """smpplib ignores a `sequence` keyword when its client has one; set it explicitly."""
+    pdu = smpp.make_pdu(command, sequence=sequence, **fields)
+    pdu.sequence = sequence
+    return pdu
+
+
+def bind_pdu(kind: str, sequence: int, system_id: str, password: str, system_type: str) -> bytes:
+    pdu = _make(
+        BIND_COMMANDS[kind],
+        sequence,
+        system_id=system_id,
+        password=password,
+        system_type=system_type,
+        interface_version=0x34,
+        addr_ton=0,
+        addr_npi=0,
+        address_range="",
+    )
+    return pdu.generate()
+
+
+def submit_sm_pdu(sequence: int, params: SubmitParams, payload: bytes) -> bytes:
+    validity = (
+        relative_validity(params.validity_minutes) if params.validity_minutes is not None else ""
+    )
+    pdu = _make(
+        "submit_sm",
+        sequence,
+        service_type="",
+        source_addr_ton=params.source_addr_ton,
+        source_addr_npi=params.source_addr_npi,
+        source_addr=params.source_addr,
+        dest_addr_ton=params.dest_addr_ton,
+        dest_addr_npi=params.dest_addr_npi,
+        destination_addr=params.destination_addr,
+        esm_class=params.esm_class,
+        protocol_id=params.protocol_id,
+        priority_flag=0,
+        schedule_delivery_time="",
+        validity_period=validity,
+        registered_delivery=params.registered_delivery,
+        replace_if_present_flag=0,
+        data_coding=params.data_coding,
+        sm_default_msg_id=0,
+        short_message=payload,
+    )
+    return pdu.generate()
+
+
+def simple_pdu(command: str, sequence: int, status: int = 0, **fields: Any) -> bytes:
+    """Header-only or tiny PDUs: enquire_link(_resp), unbind(_resp), generic_nack, *_resp."""
+    pdu = _make(command, sequence, status=status, **fields)
+    return pdu.generate()
+
+
+def deliver_sm_resp(sequence: int, status: int) -> bytes:
+    # deliver_sm_resp carries a message_id field that must be a single NUL.
+    return HEADER.pack(17, 0x80000005, status, sequence) + b"\x00"
+
+
+def parse(data: bytes) -> Any:
+    """Parse a PDU with smpplib; unknown TLVs are skipped instead of raising."""
+    return smpp.parse_pdu(data, sequence=0, allow_unknown_opt_params=True)
+
+
+def text(value: bytes | str | None) -> str:
+    """smpplib parses C-strings to bytes; make them text without failing on odd bytes."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value

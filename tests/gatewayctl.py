@@ -1,0 +1,166 @@
+"""Run the real daemon (`smpp-gateway run`, gunicorn + one worker) as a subprocess for tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.waiting import free_port, wait_for
+
+API_KEY = "test-key-0123456789"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
+    lines = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return path
+
+
+class Response:
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class GatewayProcess:
+    """One daemon with its own config file, SQLite store and port."""
+
+    def __init__(self, workdir: Path, smpp_port: int, **overrides: dict[str, Any]) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.db_path = workdir / "gateway.db"
+        sections: dict[str, dict[str, Any]] = {
+            "http": {"listen": f"127.0.0.1:{self.port}", "threads": 16},
+            "smpp": {
+                "host": "127.0.0.1",
+                "port": smpp_port,
+                "system_id": "smppclient",
+                "reconnect_min_delay": 0.2,
+                "reconnect_max_delay": 1.0,
+                "retry_min_delay": 0.2,
+                "retry_max_delay": 1.0,
+                "response_timeout": 5.0,
+                "stop_grace": 5.0,
+            },
+            "store": {"path": str(self.db_path)},
+            "log": {"level": "info"},
+        }
+        for section, values in overrides.items():
+            sections.setdefault(section, {}).update(values)
+        self.config_path = write_config(workdir / "gateway.toml", sections)
+        self.log_path = workdir / "gateway.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_ready: bool = True) -> GatewayProcess:
+        env = {
+            **os.environ,
+            "SMPP_GATEWAY_HTTP_API_KEYS": API_KEY,
+            "SMPP_GATEWAY_SMPP_PASSWORD": "password",
+        }
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config_path)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        wait_for(self._alive_and_answering, timeout=20, what="gateway /healthz")
+        if wait_ready:
+            wait_for(lambda: self.get("/readyz").status == 200, timeout=20, what="gateway ready")
+        return self
+
+    def _alive_and_answering(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"gateway exited with {self.proc.returncode}:\n{self.log()}")
+        try:
+            return self.get("/healthz").status == 200
+        except OSError:
+            return False
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        key: str | None = API_KEY,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Response:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        if key is not None:
+            hdrs["X-Mitto-API-Key"] = key
+        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return Response(resp.status, resp.read(), dict(resp.headers))
+        except urllib.error.HTTPError as exc:
+            return Response(exc.code, exc.read(), dict(exc.headers))
+
+    def get(self, path: str, **kw: Any) -> Response:
+        return self.request("GET", path, **kw)
+
+    def send(self, **fields: Any) -> dict[str, Any]:
+        response = self.request("POST", "/sms", fields)
+        assert response.status == 200, response.body
+        return response.json()
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM: gunicorn drains the worker, the engine unbinds."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=timeout)
+        self._log.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """kill -9 of the whole daemon (master and worker), as a crash would."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._log.close()
+
+    def __enter__(self) -> GatewayProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.stop()
+            except subprocess.TimeoutExpired:
+                self.kill()

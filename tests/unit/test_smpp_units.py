@@ -1,0 +1,136 @@
+"""Unit tests for the SMPP layer's pure and socket-level pieces."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.model import SubmitParams
+from gateway.smpp import pdus
+from gateway.smpp.backoff import backoff_delay
+from gateway.smpp.framing import ConnectionClosed, FrameReader, FramingError
+from gateway.smpp.status import is_transient, status_name
+from gateway.workqueue import ReadyQueue, RetrySchedule
+
+
+@given(
+    attempt=st.integers(1, 50),
+    low=st.floats(0.01, 5),
+    high=st.floats(5, 120),
+    r=st.floats(0, 1),
+)
+def test_backoff_stays_within_half_and_full_capped_delay(attempt, low, high, r):
+    delay = backoff_delay(attempt, low, high, rand=lambda: r)
+    ceiling = min(high, low * 2 ** (attempt - 1))
+    assert ceiling * 0.5 - 1e-9 <= delay <= ceiling + 1e-9
+
+
+def test_backoff_grows_then_caps():
+    delays = [backoff_delay(n, 1, 8, rand=lambda: 1.0) for n in range(1, 7)]
+    assert delays == [1, 2, 4, 8, 8, 8]
+
+
+def test_status_names_and_transient_split():
+    assert status_name(0x58) == "ESME_RTHROTTLED"
+    assert status_name(0x45) == "ESME_RSUBMITFAIL"
+    assert status_name(0x1234) == "STATUS_0x00001234"
+    assert is_transient(0x58) and is_transient(0x14) and is_transient(0x08)
+    assert not is_transient(0x45) and not is_transient(0x0B)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expected"),
+    [(2880, "000002000000000R"), (90, "000000013000000R"), (1, "000000000100000R")],
+)
+def test_relative_validity(minutes, expected):
+    assert pdus.relative_validity(minutes) == expected
+
+
+def test_submit_sm_round_trips_through_smpplib():
+    params = SubmitParams(
+        source_addr="MITTO SMS",
+        source_addr_ton=5,
+        source_addr_npi=0,
+        destination_addr="41791234567",
+        dest_addr_ton=1,
+        dest_addr_npi=1,
+        data_coding=8,
+        esm_class=0x40,
+        protocol_id=0x41,
+        registered_delivery=1,
+        validity_minutes=60,
+    )
+    payload = bytes.fromhex("0500034202010041")
+    raw = pdus.submit_sm_pdu(7, params, payload)
+    header = pdus.read_header(raw)
+    assert (header.length, header.command_id, header.sequence) == (len(raw), 4, 7)
+    parsed = pdus.parse(raw)
+    assert parsed.source_addr == b"MITTO SMS"
+    assert parsed.destination_addr == b"41791234567"
+    assert (parsed.esm_class, parsed.data_coding, parsed.protocol_id) == (0x40, 8, 0x41)
+    assert parsed.validity_period == b"000000010000000R"
+    assert parsed.short_message == payload
+
+
+def test_deliver_sm_resp_is_well_formed():
+    raw = pdus.deliver_sm_resp(9, 0x64)
+    assert struct.unpack(">LLLL", raw[:16]) == (17, 0x80000005, 0x64, 9)
+    assert raw[16:] == b"\x00"
+
+
+def test_sequence_generator_wraps():
+    gen = pdus.SequenceGenerator()
+    gen._value = gen.MAX - 1
+    assert [gen.next_sequence() for _ in range(3)] == [gen.MAX, 1, 2]
+
+
+def test_frame_reader_keeps_partial_pdus_across_timeouts():
+    a, b = socket.socketpair()
+    with a, b:
+        b.settimeout(0.05)
+        reader = FrameReader(b)
+        pdu = pdus.simple_pdu("enquire_link", 5)
+        a.sendall(pdu[:10])
+        assert reader.read_pdu() is None
+        assert reader.read_pdu() is None  # a timeout mid-PDU loses nothing
+        a.sendall(pdu[10:] + pdu)
+        assert reader.read_pdu() == pdu
+        assert reader.read_pdu() == pdu
+        a.close()
+        with pytest.raises(ConnectionClosed):
+            while True:
+                reader.read_pdu()
+
+
+def test_frame_reader_rejects_absurd_length():
+    a, b = socket.socketpair()
+    with a, b:
+        b.settimeout(0.05)
+        a.sendall(struct.pack(">LLLL", 10_000_000, 4, 0, 1))
+        with pytest.raises(FramingError):
+            FrameReader(b).read_pdu()
+
+
+def test_ready_queue_retries_go_first_and_take_is_bounded():
+    queue: ReadyQueue[int] = ReadyQueue()
+    queue.put_many([1, 2, 3])
+    queue.put_front(0)
+    assert queue.take(2, 0.01) == [0, 1]
+    assert queue.take(10, 0.01) == [2, 3]
+    assert queue.take(10, 0.01) == []
+
+
+def test_retry_schedule_releases_only_due_items():
+    now = [100.0]
+    schedule: RetrySchedule[str] = RetrySchedule(clock=lambda: now[0])
+    schedule.add("late", 5)
+    schedule.add("soon", 1)
+    assert schedule.take_due(0) == []
+    now[0] = 101.5
+    assert schedule.take_due(0) == ["soon"]
+    now[0] = 106
+    assert schedule.take_due(0) == ["late"]
