@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +21,12 @@ from gateway import metrics
 from gateway.model import ClaimedMessage, Segment, SegmentResult, State, SubmitParams
 from gateway.smpp import SessionPool, is_transient, status_name
 from gateway.smpp.backoff import backoff_delay
-from gateway.store import Store
+from gateway.store import Store, StoreError
 from gateway.workqueue import ReadyQueue, RetrySchedule
 
 log = logging.getLogger("gateway.engine")
 
-DeliverHandler = Callable[[Any, bytes, str], int]
+DeliverHandler = Callable[[Any, bytes, str], "int | Future[int]"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class EngineSettings:
     retry_max_delay: float = 60.0
     stop_grace: float = 10.0
     idle_poll: float = 1.0  # how often the feeder looks at the store without a wake-up
+    mo_reassembly_timeout: float = 60.0
+    maintenance_interval: float = 1.0
 
 
 @dataclass(eq=False)
@@ -69,11 +72,6 @@ class Ticket:
         return self.progress.claimed.id
 
 
-def _reject_deliveries(pdu: Any, raw: bytes, session: str) -> int:
-    """Until receipts are handled, ask the SMSC to keep them (ESME_RX_T_APPN: try later)."""
-    return 0x64
-
-
 class Engine:
     """Owns the session pool, the feeder and the retry schedule."""
 
@@ -82,7 +80,7 @@ class Engine:
         store: Store,
         settings: EngineSettings,
         make_pool: Callable[[Engine], SessionPool],
-        deliver_handler: DeliverHandler = _reject_deliveries,
+        deliver_handler: DeliverHandler,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -196,13 +194,7 @@ class Engine:
             return
         if status == 0:
             metrics.SEGMENTS_SUBMITTED.inc()
-            self.store.record_results(
-                [
-                    SegmentResult(
-                        ticket.message_id, ticket.segment.seq, 0, smsc_message_id, self._clock()
-                    )
-                ]
-            )
+            self._record(ticket, 0, smsc_message_id)
             with self._lock:
                 progress.remaining.discard(ticket.segment.seq)
                 finished = not progress.remaining
@@ -211,10 +203,19 @@ class Engine:
         elif is_transient(status):
             self._retry(ticket, name)
         else:
-            self.store.record_results(
-                [SegmentResult(ticket.message_id, ticket.segment.seq, status, None, self._clock())]
-            )
+            self._record(ticket, status, None)
             self._fail(progress, f"SMSC refused: {name}", status, "smsc_permanent")
+
+    def _record(self, ticket: Ticket, status: int, smsc_message_id: str | None) -> None:
+        """Asynchronous; if the store cannot take it, the message stays `submitting` and is
+        submitted again after a restart (at-least-once), so log loudly and go on."""
+        result = SegmentResult(
+            ticket.message_id, ticket.segment.seq, status, smsc_message_id, self._clock()
+        )
+        try:
+            self.store.record_results([result])
+        except StoreError as exc:
+            log.error("could not record the result of %s: %s", ticket.message_id, exc)
 
     def _retry(self, ticket: Ticket, status: str) -> None:
         if self._stopping.is_set():
@@ -237,26 +238,38 @@ class Engine:
                 if not ticket.progress.done:
                     self._ready.put_front(ticket)
 
+    def _maintenance_loop(self) -> None:
+        """Slow periodic work: incomplete inbound messages past their timeout, gauges."""
+        while not self._stopping.wait(self.settings.maintenance_interval):
+            try:
+                before = self._clock() - self.settings.mo_reassembly_timeout
+                expired = self.store.expire_inbound(before)
+                if expired:
+                    metrics.REASSEMBLY_TIMEOUTS.inc(expired)
+                metrics.RECEIPTS_UNMATCHED_NOW.set(self.store.unmatched_receipts())
+            except Exception:
+                log.exception("maintenance pass failed")
+
     def _complete(self, progress: _Progress) -> None:
         if not self._mark_done(progress):
             return
-        self.store.finish(progress.claimed.id, State.SENT, at=self._clock())
+        self._finish(progress.claimed.id, State.SENT)
         metrics.SUBMIT_LATENCY.observe(max(0.0, self._clock() - progress.claimed.created_at))
         metrics.QUEUE_DEPTH.dec()
 
     def _fail(self, progress: _Progress, error: str, smpp_status: int | None, reason: str) -> None:
         if not self._mark_done(progress):
             return
-        self.store.finish(
-            progress.claimed.id,
-            State.FAILED,
-            error=error,
-            smpp_status=smpp_status,
-            at=self._clock(),
-        )
+        self._finish(progress.claimed.id, State.FAILED, error=error, smpp_status=smpp_status)
         metrics.MESSAGES_FAILED.labels(reason).inc()
         metrics.QUEUE_DEPTH.dec()
         log.info("message %s failed: %s", progress.claimed.id, error)
+
+    def _finish(self, message_id: str, state: State, **details: Any) -> None:
+        try:
+            self.store.finish(message_id, state, at=self._clock(), **details)
+        except StoreError as exc:
+            log.error("could not record %s as %s: %s", message_id, state.value, exc)
 
     def _mark_done(self, progress: _Progress) -> bool:
         with self._lock:

@@ -69,17 +69,6 @@ class InboundText:
     coding: str
 
 
-@dataclass(frozen=True)
-class Completed:
-    """A joined message, or (``complete=False``) what arrived of one before the timeout."""
-
-    key: tuple[str, str, int]
-    text: str
-    parts: int
-    complete: bool
-    missing: tuple[int, ...] = ()
-
-
 def split_udh(payload: bytes, has_udh: bool) -> tuple[bytes, bytes]:
     """(UDH including its length octet, rest); a UDHL longer than the payload takes it all."""
     if not has_udh or not payload:
@@ -222,55 +211,3 @@ def decode_gsm(data: bytes) -> str:
             chars.append(" ")
             pos += pos < size  # ESC ESC: one space for the pair
     return "".join(chars)
-
-
-@dataclass
-class _Group:
-    """Parts of one message seen so far, and when the first of them arrived."""
-
-    first_seen: float
-    texts: dict[int, str]
-
-
-class Reassembler:
-    """Joins concatenated parts in memory; the caller persists parts for durability.
-
-    Groups are keyed by (source, destination, reference) plus the part count, so a
-    reference reused with another total starts a new group instead of corrupting one.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._groups: dict[tuple[tuple[str, str, int], int], _Group] = {}
-
-    def add(
-        self, key: tuple[str, str, int], part: PartInfo, text: str, now: float
-    ) -> Completed | None:
-        """Keep one part; the whole message once all parts are in. Duplicates are ignored."""
-        if not 1 <= part.number <= part.total:
-            return None
-        group = self._groups.setdefault((key, part.total), _Group(now, {}))
-        group.texts.setdefault(part.number, text)
-        if len(group.texts) < part.total:
-            return None
-        del self._groups[(key, part.total)]
-        return Completed(key, _join(group.texts, part.total), part.total, True)
-
-    def expire(self, now: float) -> list[Completed]:
-        """Give up on groups whose first part is ``timeout`` or more old: partial texts."""
-        stale = [gk for gk, group in self._groups.items() if now - group.first_seen >= self.timeout]
-        expired = []
-        for key, total in stale:
-            texts = self._groups.pop((key, total)).texts
-            missing = tuple(n for n in range(1, total + 1) if n not in texts)
-            expired.append(Completed(key, _join(texts, total), total, False, missing))
-        return expired
-
-    def pending(self) -> int:
-        """Groups still waiting for parts."""
-        return len(self._groups)
-
-
-def _join(texts: Mapping[int, str], total: int) -> str:
-    """Parts in order (missing ones skipped), surrogate pairs split across parts rejoined."""
-    return join_surrogates("".join(texts[n] for n in range(1, total + 1) if n in texts))

@@ -137,3 +137,122 @@ def observe_commit(operations: int, seconds: float) -> None:
     """Store hook: one call per group commit."""
     STORE_COMMIT_BATCH.observe(operations)
     STORE_COMMIT_SECONDS.observe(seconds)
+
+
+# -- API extras ---------------------------------------------------------------------------
+CONVERSIONS = Counter(
+    "smpp_gateway_conversions_total",
+    "Messages marked converted through POST /sms/converted (first time only).",
+    registry=REGISTRY,
+)
+IDEMPOTENT_REPLAYS = Counter(
+    "smpp_gateway_idempotent_replays_total",
+    "Requests answered from a stored Idempotency-Key answer, sending nothing.",
+    registry=REGISTRY,
+)
+
+# -- Receipts and inbound messages ---------------------------------------------------------
+RECEIPTS = Counter(
+    "smpp_gateway_receipts_total",
+    "Delivery receipts stored, by the provider state they report.",
+    ["state"],
+    registry=REGISTRY,
+)
+RECEIPTS_UNMATCHED = Counter(
+    "smpp_gateway_receipts_unmatched_total",
+    "Receipts that matched no submitted segment when they arrived (kept; matched later "
+    "if their submit_sm_resp was still on its way).",
+    registry=REGISTRY,
+)
+RECEIPTS_UNMATCHED_NOW = Gauge(
+    "smpp_gateway_receipts_unmatched_now",
+    "Receipts in the store that match no message.",
+    registry=REGISTRY,
+)
+RECEIPT_LATENCY = Histogram(
+    "smpp_gateway_receipt_latency_seconds",
+    "From the first submit_sm_resp of a message to its final state.",
+    buckets=_SLOW,
+    registry=REGISTRY,
+)
+MESSAGE_STATE_CHANGES = Counter(
+    "smpp_gateway_message_state_changes_total",
+    "Messages entering a state (the provider's names).",
+    ["state"],
+    registry=REGISTRY,
+)
+DELIVER_REJECTED = Counter(
+    "smpp_gateway_deliver_rejected_total",
+    "deliver_sm answered with an error status, by reason (unreadable, store).",
+    ["reason"],
+    registry=REGISTRY,
+)
+INBOUND_PARTS = Counter(
+    "smpp_gateway_inbound_parts_total",
+    "Inbound (MO) deliver_sm stored.",
+    registry=REGISTRY,
+)
+INBOUND_MESSAGES = Counter(
+    "smpp_gateway_inbound_messages_total",
+    "Inbound messages assembled, by whether every part arrived.",
+    ["complete"],
+    registry=REGISTRY,
+)
+REASSEMBLY_TIMEOUTS = Counter(
+    "smpp_gateway_inbound_reassembly_timeouts_total",
+    "Inbound messages posted incomplete after the reassembly timeout.",
+    registry=REGISTRY,
+)
+
+# -- Webhooks -----------------------------------------------------------------------------
+WEBHOOK_DELIVERIES = Counter(
+    "smpp_gateway_webhook_deliveries_total",
+    "Webhook attempts by what came of them: delivered (2xx), retry (scheduled again), dead.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "smpp_gateway_webhook_attempts_total",
+    "Webhook HTTP requests made (first tries and retries).",
+    registry=REGISTRY,
+)
+WEBHOOK_LATENCY = Histogram(
+    "smpp_gateway_webhook_delivery_latency_seconds",
+    "From the creation of an outbox row to the 2xx that delivered it (retries included).",
+    buckets=_SLOW,
+    registry=REGISTRY,
+)
+WEBHOOK_OUTBOX_DEPTH = Gauge(
+    "smpp_gateway_webhook_outbox_depth",
+    "Webhooks waiting in the outbox (pending, not yet delivered or dead).",
+    registry=REGISTRY,
+)
+WEBHOOK_DEAD_LETTERS = Counter(
+    "smpp_gateway_webhook_dead_letters_total",
+    "Webhooks given up on: a permanent 4xx, or still failing at max_age.",
+    registry=REGISTRY,
+)
+for _outcome in ("delivered", "retry", "dead"):
+    WEBHOOK_DELIVERIES.labels(_outcome)
+del _outcome
+
+# -- Sessions: bind failures, keep-alive ---------------------------------------------------
+SESSION_BIND_FAILURES = Counter(
+    "smpp_gateway_session_bind_failures_total",
+    "Connect or bind attempts that failed, by reason (bind_resp status name or error class).",
+    ["session", "reason"],
+    registry=REGISTRY,
+)
+SESSION_ENQUIRE_LINK_SECONDS = Histogram(
+    "smpp_gateway_session_enquire_link_seconds",
+    "Round trip of our enquire_link to its enquire_link_resp.",
+    ["session"],
+    buckets=_FAST,
+    registry=REGISTRY,
+)
+SESSION_LAST_PDU_AGE = Gauge(
+    "smpp_gateway_session_last_pdu_age_seconds",
+    "Time since the session last received a PDU (measured at scrape time).",
+    ["session"],
+    registry=REGISTRY,
+)

@@ -114,3 +114,88 @@ class MessageView:
     smpp_status: int | None
     smsc_message_ids: tuple[str | None, ...]
     history: tuple[tuple[float, str, str | None], ...] = field(default_factory=tuple)
+
+
+# -- receipts, inbound messages and webhooks ---------------------------------------------
+
+FINAL_STATES = frozenset({State.DELIVERED, State.UNDELIVERED, State.EXPIRED, State.FAILED})
+
+
+@dataclass(frozen=True)
+class ReceiptRecord:
+    """A parsed delivery receipt as the store keeps it (before correlation)."""
+
+    received_at: float
+    session: str
+    smsc_message_id: str
+    id_keys: tuple[str, ...]  # normalised id first, then its hex/decimal readings
+    stat: str  # the SMPP word (DELIVRD, ...)
+    state: State  # the provider state it maps to
+    error_code: int | None
+    done_date: str | None
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """A message entered a new state: what a callback is built from."""
+
+    message_id: str
+    state: State
+    at: float
+    receiver: str
+    reference: str | None
+    callback: str | None
+    notify_statuses: tuple[str, ...]
+    submitted_at: float | None
+    error_code: int | None
+    cost: float | None = None
+
+
+@dataclass(frozen=True)
+class InboundPart:
+    """One received deliver_sm that is not a receipt, decoded."""
+
+    received_at: float
+    sender: str
+    receiver: str
+    coding: str  # GSM | Unicode | Binary
+    text: str
+    reference: int | None = None  # concatenation reference, None for a single part
+    total: int = 1
+    number: int = 1
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    id: str
+    received_at: float
+    sender: str
+    receiver: str
+    coding: str
+    text: str
+    parts: int
+    complete: bool
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A webhook request to make, durable until a 2xx or a dead letter."""
+
+    id: str
+    kind: str  # callback | inbound
+    message_id: str | None
+    created_at: float
+    url: str
+    method: str  # GET | POST
+    content_type: str | None
+    body: bytes | None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """An outbox row claimed for delivery, or listed as a dead letter."""
+
+    row: OutboxRow
+    attempts: int
+    state: str = "pending"
+    last_error: str | None = None

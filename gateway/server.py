@@ -8,18 +8,23 @@ submits, then unbinds. One worker is deliberate: binds must have one owner (DESI
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from gateway import logs, metrics
+from gateway import arbiter, logs, metrics, systemd
 from gateway.config import Config, config_summary
 from gateway.engine import Engine, EngineSettings
 from gateway.http import create_app
 from gateway.http.context import Services
+from gateway.intake import DeliverIntake
+from gateway.model import FINAL_STATES, InboundMessage, OutboxRow, StateChange
 from gateway.smpp import SessionPool, SessionSettings, session_settings
-from gateway.store import Store, open_store
+from gateway.store import Store, StoreHooks, open_store
+from gateway.webhooks.callbacks import CallbackSettings, build_callback, build_inbound
+from gateway.webhooks.dispatcher import Dispatcher, DispatcherSettings
 
 log = logging.getLogger("gateway.server")
 
@@ -28,13 +33,39 @@ log = logging.getLogger("gateway.server")
 class Runtime:
     store: Store
     engine: Engine
+    dispatcher: Dispatcher
     app: Any
+
+    def start(self) -> None:
+        self.dispatcher.start()
+        self.engine.start()
 
     def stop(self) -> None:
         try:
             self.engine.stop()
+            self.dispatcher.stop(timeout=5.0)
         finally:
             self.store.close()
+
+
+def store_hooks(cfg: Config) -> StoreHooks:
+    """What a state change or an inbound message turns into, inside the store's transaction."""
+    settings = CallbackSettings.from_config(cfg.webhooks)
+
+    def new_id() -> str:
+        return str(uuid.uuid4())
+
+    def on_state_change(change: StateChange) -> OutboxRow | None:
+        metrics.MESSAGE_STATE_CHANGES.labels(change.state.public).inc()
+        if change.state in FINAL_STATES and change.submitted_at is not None:
+            metrics.RECEIPT_LATENCY.observe(max(0.0, change.at - change.submitted_at))
+        return build_callback(change, settings, new_id)
+
+    def on_inbound(message: InboundMessage) -> OutboxRow | None:
+        metrics.INBOUND_MESSAGES.labels(str(message.complete).lower()).inc()
+        return build_inbound(message, settings, new_id)
+
+    return StoreHooks(on_state_change=on_state_change, on_inbound=on_inbound, new_id=new_id)
 
 
 def build_runtime(cfg: Config) -> Runtime:
@@ -44,7 +75,9 @@ def build_runtime(cfg: Config) -> Runtime:
         commit_max_batch=cfg.store.commit_max_batch,
         commit_max_delay=cfg.store.commit_max_delay,
         on_commit=metrics.observe_commit,
+        hooks=store_hooks(cfg),
     )
+    dispatcher = Dispatcher(store, DispatcherSettings.from_config(cfg))
     s = cfg.smpp
     base = SessionSettings(
         name="",
@@ -70,17 +103,22 @@ def build_runtime(cfg: Config) -> Runtime:
             retry_min_delay=s.retry_min_delay,
             retry_max_delay=s.retry_max_delay,
             stop_grace=s.stop_grace,
+            mo_reassembly_timeout=cfg.webhooks.mo_reassembly_timeout,
         ),
         make_pool=lambda handler: SessionPool(binds, handler),
+        deliver_handler=DeliverIntake(store, gsm_charset=s.gsm_charset, on_stored=dispatcher.wake),
     )
     app = create_app(Services(cfg, store, engine.notify_new_work, engine.ready))
-    return Runtime(store, engine, app)
+    return Runtime(store, engine, dispatcher, app)
 
 
 class GatewayApplication(BaseApplication):
     def __init__(self, cfg: Config) -> None:
         self.gateway_config = cfg
         self.runtime: Runtime | None = None
+        # Taken out of the environment before gunicorn's master sends its own, too early,
+        # READY=1; the worker sends it after load() (see gateway/systemd.py).
+        self.notifier = systemd.Notifier.from_environ()
         super().__init__()
 
     def load_config(self) -> None:
@@ -98,6 +136,8 @@ class GatewayApplication(BaseApplication):
             "loglevel": self.gateway_config.log.level,
             "worker_exit": self._worker_exit,
             "post_worker_init": self._post_worker_init,
+            # gunicornc can add workers (a second engine) and writes to $HOME: off
+            "control_socket_disable": True,
         }
         for key, value in settings.items():
             self.cfg.set(key, value)
@@ -109,11 +149,17 @@ class GatewayApplication(BaseApplication):
         log.info("starting worker", extra={})
         log.info("config %s", config_summary(self.gateway_config))
         self.runtime = build_runtime(self.gateway_config)
-        self.runtime.engine.start()
+        self.runtime.start()
         return self.runtime.app
 
     def _post_worker_init(self, worker: Any) -> None:
         log.info("worker %s ready on %s", worker.pid, self.gateway_config.http.listen)
+        # load() has opened the store and started the engine; the master bound the listener
+        # before fork. The worker is not systemd's main PID: the unit sets NotifyAccess=all.
+        self.notifier.ready(f"serving on {self.gateway_config.http.listen}")
+
+    def run(self) -> None:
+        arbiter.run(self)  # refuses HUP/USR2/TTIN, sends STOPPING=1 (gateway/arbiter.py)
 
     def _worker_exit(self, server: Any, worker: Any) -> None:
         if self.runtime is not None:

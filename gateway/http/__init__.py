@@ -8,12 +8,12 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from gateway import metrics
-from gateway.http import health, sms
+from gateway.http import bulk, converted, formats, health, idempotency, openapi, sms, usage
 from gateway.http.auth import authenticate
 from gateway.http.context import Services
 from gateway.http.responses import UNAUTHORIZED_TEXT, error
 
-PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "health.metrics"}
+PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "health.metrics", "openapi.document"}
 
 
 def create_app(services: Services) -> Flask:
@@ -23,6 +23,8 @@ def create_app(services: Services) -> Flask:
     app.json.sort_keys = False
     app.register_blueprint(health.blueprint)
     app.register_blueprint(sms.blueprint)
+    for extra in (bulk, converted, usage, openapi):
+        app.register_blueprint(extra.blueprint)
 
     @app.before_request
     def _authenticate() -> Response | None:
@@ -34,6 +36,9 @@ def create_app(services: Services) -> Flask:
             return error(UNAUTHORIZED_TEXT, 401)
         g.api_key_id = key_id
         return None
+
+    idempotency.install(app)  # these hooks run after _authenticate
+    formats.install(app)
 
     @app.after_request
     def _observe(response: Response) -> Response:

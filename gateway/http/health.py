@@ -28,4 +28,6 @@ def readyz() -> Response:
 
 @blueprint.route("/metrics", endpoint="metrics")
 def metrics_scrape() -> Response:
-    return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: Flask would append a second charset, which Prometheus 3
+    # rejects as an unparsable Content-Type
+    return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

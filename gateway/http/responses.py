@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, jsonify
+
+from gateway.timefmt import iso_timestamp
 
 RESPONSE_TEXT = {
     0: "SMS sent",
@@ -23,10 +24,7 @@ UNAUTHORIZED_TEXT = "Invalid or no API Key specified"
 
 
 def timestamp(ns: int) -> str:
-    """ISO 8601 UTC with 7 fractional digits, as .NET's round-trip format writes it."""
-    seconds, rest = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{rest // 100:07d}Z"
+    return iso_timestamp(ns)
 
 
 def json_response(payload: Any, status: int = 200) -> Response:

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 
 from gateway import metrics, sms
+from gateway.http import idempotency
 from gateway.http.compose import compose
 from gateway.http.context import Services
 from gateway.http.params import BadParameter, BadRequest, request_parameters
@@ -58,19 +59,22 @@ def send() -> Response:
     if composed.test:
         metrics.API_RESPONSE_CODES.labels("0").inc()
         return json_response({**body, "test": True})
+    reply = {"id": message.id, **body}
     try:
-        svc.store.accept([message])
+        replayed = idempotency.accept(svc, [message], reply)
     except StoreError as exc:
         log.error("store refused message: %s", exc)
         metrics.API_RESPONSE_CODES.labels("1").inc()
         return json_response(
             {**base, "responseCode": 1, "responseText": RESPONSE_TEXT[1], "textLength": 0}, 503
         )
+    if replayed is not None:  # a concurrent request with the same Idempotency-Key won
+        return replayed
     svc.notify_new_work()
     metrics.MESSAGES_ACCEPTED.inc()
     metrics.QUEUE_DEPTH.inc()
     metrics.API_RESPONSE_CODES.labels("0").inc()
-    return json_response({"id": message.id, **body})
+    return json_response(reply)
 
 
 def _refused(base: dict[str, Any], code: int, detail: str) -> Response:

@@ -14,9 +14,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gateway import metrics
 from gateway.smpp import pdus
 from gateway.smpp.backoff import backoff_delay
 from gateway.smpp.framing import FrameReader
@@ -78,7 +80,7 @@ class SessionHandler(Protocol):
         self, ticket: Any, status: int, smsc_message_id: str | None, session: str
     ) -> None: ...
 
-    def on_deliver(self, pdu: Any, raw: bytes, session: str) -> int: ...
+    def on_deliver(self, pdu: Any, raw: bytes, session: str) -> int | Future[int]: ...
 
     def on_session_state(self, session: str, bound: bool, reason: str) -> None: ...
 
@@ -139,10 +141,15 @@ class SmppSession:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
+        metrics.SESSION_LAST_PDU_AGE.labels(self.settings.name).set_function(self._last_pdu_age)
         self._thread = threading.Thread(
             target=self._run, name=f"smpp-{self.settings.name}", daemon=True
         )
         self._thread.start()
+
+    def _last_pdu_age(self) -> float:
+        conn = self._conn  # the last connection stays here after it is lost
+        return self._clock() - conn.last_rx if conn is not None else float("nan")
 
     def stop(self, grace: float) -> None:
         """Take no new work, wait up to `grace` for in-flight responses, unbind, close."""
@@ -176,10 +183,12 @@ class SmppSession:
                 reason = self._serve(conn)
             except BindRefused as exc:
                 reason = status_name(exc.status)
+                metrics.SESSION_BIND_FAILURES.labels(self.settings.name, reason).inc()
                 log.warning("session %s: %s", self.settings.name, exc)
             except (OSError, LinkDown) as exc:
                 reason = type(exc).__name__
                 if not self._stop.is_set():
+                    metrics.SESSION_BIND_FAILURES.labels(self.settings.name, reason).inc()
                     log.warning("session %s: connection failed: %s", self.settings.name, exc)
             if self._stop.is_set():
                 break
@@ -313,6 +322,9 @@ class SmppSession:
         elif command_id == ENQUIRE_LINK:
             conn.send(pdus.simple_pdu("enquire_link_resp", header.sequence))
         elif command_id == ENQUIRE_LINK_RESP:
+            if conn.probe is not None and conn.probe[0] == header.sequence:
+                rtt = self._clock() - conn.probe[1]
+                metrics.SESSION_ENQUIRE_LINK_SECONDS.labels(self.settings.name).observe(rtt)
             conn.probe = None
         elif command_id == UNBIND:
             conn.send(pdus.simple_pdu("unbind_resp", header.sequence))
@@ -365,21 +377,37 @@ class SmppSession:
             self.handler.on_submit_response(ticket, status, None, self.settings.name)
 
     def _on_deliver(self, conn: _Connection, header: pdus.Header, data: bytes) -> None:
-        resp = "deliver_sm_resp" if header.command_id == DELIVER_SM else "data_sm_resp"
+        """Hand the PDU to the handler; answer when its (possibly deferred) status is known.
+
+        A handler that must reach the disk first returns a Future, so this reader keeps
+        reading while the write commits; the resp goes out from the committing thread.
+        """
         try:
             parsed = pdus.parse(data)
         except Exception as exc:
-            log.warning("session %s: unreadable %s: %s", self.settings.name, resp[:-5], exc)
+            log.debug("session %s: smpplib cannot parse a deliver: %s", self.settings.name, exc)
             parsed = None
         try:
             status = self.handler.on_deliver(parsed, data, self.settings.name)
         except Exception:
             log.exception("session %s: deliver handler failed", self.settings.name)
             status = ESME_RSYSERR
-        if resp == "deliver_sm_resp":
-            conn.send(pdus.deliver_sm_resp(header.sequence, status))
+        if isinstance(status, Future):
+            status.add_done_callback(lambda done: self._answer_deliver(conn, header, done.result()))
         else:
-            conn.send(pdus.simple_pdu("data_sm_resp", header.sequence, status=status))
+            self._answer_deliver(conn, header, status)
+
+    def _answer_deliver(self, conn: _Connection, header: pdus.Header, status: int) -> None:
+        if header.command_id == DELIVER_SM:
+            data = pdus.deliver_sm_resp(header.sequence, status)
+        else:
+            data = pdus.simple_pdu("data_sm_resp", header.sequence, status=status)
+        try:
+            conn.send(data)
+        except LinkDown:  # unanswered, so the SMSC delivers it again on the next bind
+            log.warning(
+                "session %s: link lost before deliver resp %d", self.settings.name, header.sequence
+            )
 
     # -- timers ----------------------------------------------------------------------
 

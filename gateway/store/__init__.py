@@ -6,8 +6,9 @@ import time
 from collections.abc import Callable
 
 from gateway.store.base import Store, StoreError
+from gateway.store.sqlite_receipts import StoreHooks
 
-__all__ = ["Store", "StoreError", "open_store"]
+__all__ = ["Store", "StoreError", "StoreHooks", "open_store"]
 
 
 def open_store(
@@ -19,12 +20,15 @@ def open_store(
     synchronous: str = "FULL",
     queue_size: int = 100_000,
     clock: Callable[[], float] = time.time,
+    hooks: StoreHooks | None = None,
 ) -> Store:
     """Open (creating and migrating) the store at `path` and start its writer thread.
 
     `on_commit(operations, seconds)` is called after each group commit (for metrics).
     `synchronous` is SQLite's setting for the write connection: FULL (the default) makes
     every commit survive power loss, which "stored before responseCode 0" requires.
+    `hooks` turn state changes and inbound messages into webhook outbox rows inside the
+    same transaction (see sqlite_receipts.StoreHooks).
     Raises StoreError when the file cannot be opened or migrated.
     """
     if path.startswith(("postgres://", "postgresql://")):
@@ -39,5 +43,6 @@ def open_store(
         synchronous=synchronous,
         queue_size=queue_size,
         clock=clock,
+        hooks=hooks,
     )
     return store.open()

@@ -9,9 +9,20 @@ the commit (synchronous) or only enqueue (asynchronous).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from concurrent.futures import Future
+from typing import Any, Protocol
 
-from gateway.model import ClaimedMessage, MessageView, NewMessage, SegmentResult, State
+from gateway.model import (
+    ClaimedMessage,
+    InboundPart,
+    MessageView,
+    NewMessage,
+    OutboxItem,
+    ReceiptRecord,
+    SegmentResult,
+    State,
+)
+from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
 
 
 class StoreError(RuntimeError):
@@ -103,4 +114,86 @@ class Store(Protocol):
     def close(self, timeout: float = 10.0) -> None:
         """Commit what is queued, stop the writer, close connections. Idempotent; every
         later write raises StoreError."""
+        ...
+
+    # -- receipts, inbound messages, webhook outbox (migration 0002) -------------------
+
+    def record_receipt(self, receipt: ReceiptRecord) -> Future[Any]:
+        """Keep a receipt and apply it (segment state, message state, callback) in one
+        transaction. The Future resolves when committed: only then may the SMSC get its
+        deliver_sm_resp. Returns a Future of whether it matched a segment; an unmatched
+        receipt is kept and matched when its submit_sm_resp is recorded."""
+        ...
+
+    def record_inbound(self, part: InboundPart) -> Future[Any]:
+        """Keep one inbound part; a complete message gets its webhook queued. Resolves on
+        commit, like record_receipt."""
+        ...
+
+    def expire_inbound(self, before: float) -> int:
+        """Deliver incomplete inbound messages whose first part arrived before `before`."""
+        ...
+
+    def claim_outbox(self, limit: int, lease: float) -> list[OutboxItem]:
+        """Lease up to `limit` due webhooks for `lease` seconds and count the attempt."""
+        ...
+
+    def outbox_delivered(self, item_id: str, at: float) -> None:
+        """Asynchronous: the receiver answered 2xx."""
+        ...
+
+    def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
+        """Asynchronous: try again at `next_at`."""
+        ...
+
+    def outbox_dead(self, item_id: str, error: str, at: float) -> None:
+        """Asynchronous: give up; kept as a dead letter with the last error."""
+        ...
+
+    def replay_dead(self, ids: Sequence[str] | None = None) -> int:
+        """Dead letters (all, or `ids`) back to pending; returns how many."""
+        ...
+
+    def list_dead(self, limit: int = 100) -> list[OutboxItem]: ...
+
+    def outbox_depth(self) -> int:
+        """Webhooks waiting for delivery."""
+        ...
+
+    def unmatched_receipts(self) -> int:
+        """Receipts that matched no message (yet)."""
+        ...
+
+    # -- API extras: idempotency, conversions, usage (issue 4) ------------------------
+
+    def accept_idempotent(
+        self, messages: Sequence[NewMessage], record: IdempotencyRecord, timeout: float = 10.0
+    ) -> IdempotencyRecord | None:
+        """accept() plus the request's idempotency record, in one transaction.
+
+        Why one transaction: a crash between the two writes would either send without
+        remembering the key (a repeat sends again) or remember an answer whose messages
+        were never stored. Returns None when both were stored. When an unexpired record
+        for (record.api_key_id, record.key) exists already (an earlier request, or a
+        concurrent one that committed first), nothing is written and that record is
+        returned, so one key never sends twice. Expired records are deleted on the way.
+        Raises StoreError as accept() does.
+        """
+        ...
+
+    def get_idempotency(self, api_key_id: str, key: str, now: float) -> IdempotencyRecord | None:
+        """The unexpired record for (api_key_id, key), or None. A read: lets a repeat be
+        answered without composing or waiting for the writer."""
+        ...
+
+    def mark_converted(self, message_id: str, api_key_id: str, at: float) -> Conversion:
+        """Record that a message sent with this API key converted (POST /sms/converted).
+        Synchronous. A repeat keeps the first time and answers REPEATED; an id unknown
+        to this key answers UNKNOWN."""
+        ...
+
+    def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:
+        """Per receiver: messages created in [start, end) of which the SMSC took at least
+        one segment, and their summed cost (None when none carried one). Per receiver,
+        not per country: the country comes from the number (phonenumbers), outside SQL."""
         ...

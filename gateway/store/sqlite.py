@@ -16,12 +16,25 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gateway.model import ClaimedMessage, MessageView, NewMessage, SegmentResult, State
+from gateway.model import (
+    ClaimedMessage,
+    InboundPart,
+    MessageView,
+    NewMessage,
+    OutboxItem,
+    ReceiptRecord,
+    SegmentResult,
+    State,
+)
+from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
+from gateway.store import sqlite_api as api
 from gateway.store import sqlite_ops as ops
+from gateway.store import sqlite_receipts as rx
 from gateway.store.base import StoreError
 from gateway.store.migrate import apply_migrations
 from gateway.store.writer import OnCommit, Writer
@@ -44,12 +57,14 @@ class SQLiteStore:
         synchronous: str = "FULL",
         queue_size: int = 100_000,
         clock: Callable[[], float] = time.time,
+        hooks: rx.StoreHooks | None = None,
     ) -> None:
         if synchronous.upper() not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS}")
         self.path = Path(path)
         self._synchronous = synchronous.upper()
         self._clock = clock
+        self._hooks = hooks or rx.StoreHooks()
         self._writer = Writer(
             self._connect_writer,
             max_batch=commit_max_batch,
@@ -118,9 +133,8 @@ class SQLiteStore:
             return
         rows = [(r.smsc_message_id, r.command_status, r.at, r.message_id, r.seq) for r in results]
         label = f"record_results {results[0].message_id}/{results[0].seq} ({len(rows)})"
-        self._writer.submit(
-            partial(ops.record, rows), label=label, wait=False, timeout=ENQUEUE_TIMEOUT
-        )
+        op = partial(rx.record_results, rows, hooks=self._hooks)
+        self._writer.submit(op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT)
 
     def finish(
         self,
@@ -131,8 +145,17 @@ class SQLiteStore:
         smpp_status: int | None = None,
         at: float,
     ) -> None:
-        values = (State(state).value, error, smpp_status, at, message_id)
-        op = partial(ops.finish, values=values, detail=error)
+        def op(conn: sqlite3.Connection) -> bool:
+            return rx.transition(
+                conn,
+                self._hooks,
+                message_id,
+                State(state),
+                at,
+                error=error,
+                smpp_status=smpp_status,
+            )
+
         label = f"finish {message_id} {state}"
         self._writer.submit(op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT)
 
@@ -158,6 +181,55 @@ class SQLiteStore:
         except StoreError:
             return False
         return self._writer.healthy
+
+    # -- receipts, inbound, outbox ----------------------------------------------------
+
+    def record_receipt(self, receipt: ReceiptRecord) -> Future[Any]:
+        op = partial(rx.record_receipt, hooks=self._hooks, r=receipt)
+        return self._submit_waited(op, f"receipt {receipt.smsc_message_id}")
+
+    def record_inbound(self, part: InboundPart) -> Future[Any]:
+        op = partial(rx.record_inbound, hooks=self._hooks, part=part)
+        return self._submit_waited(op, f"inbound from {part.sender}")
+
+    def _submit_waited(self, op: Callable[[sqlite3.Connection], Any], label: str) -> Future[Any]:
+        future = self._writer.submit(op, label=label, wait=True, timeout=ENQUEUE_TIMEOUT)
+        assert future is not None
+        return future
+
+    def expire_inbound(self, before: float) -> int:
+        op = partial(rx.expire_inbound, hooks=self._hooks, before=before)
+        return self._writer.call(op, label="expire_inbound", timeout=10.0)
+
+    def claim_outbox(self, limit: int, lease: float) -> list[OutboxItem]:
+        op = partial(rx.claim_outbox, limit=limit, now=self._clock(), lease=lease)
+        return self._writer.call(op, label="claim_outbox", timeout=10.0)
+
+    def outbox_delivered(self, item_id: str, at: float) -> None:
+        self._async(partial(rx.outbox_delivered, item_id=item_id, at=at), f"delivered {item_id}")
+
+    def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
+        op = partial(rx.outbox_retry, item_id=item_id, next_at=next_at, error=error)
+        self._async(op, f"retry {item_id}")
+
+    def outbox_dead(self, item_id: str, error: str, at: float) -> None:
+        self._async(partial(rx.outbox_dead, item_id=item_id, error=error, at=at), f"dead {item_id}")
+
+    def _async(self, op: Callable[[sqlite3.Connection], Any], label: str) -> None:
+        self._writer.submit(op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT)
+
+    def replay_dead(self, ids: Sequence[str] | None = None) -> int:
+        op = partial(rx.replay, ids=ids, now=self._clock())
+        return self._writer.call(op, label="replay", timeout=30.0)
+
+    def list_dead(self, limit: int = 100) -> list[OutboxItem]:
+        return self._read(partial(rx.list_dead, limit=limit))
+
+    def outbox_depth(self) -> int:
+        return self._read(rx.outbox_depth)
+
+    def unmatched_receipts(self) -> int:
+        return self._read(rx.unmatched_count)
 
     # -- reads -----------------------------------------------------------------------
 
@@ -203,3 +275,23 @@ class SQLiteStore:
                 self._readers.append(conn)
                 self._local.conn = conn
         return conn
+
+    # -- API extras: idempotency, conversions, usage (issue 4) ------------------------
+
+    def accept_idempotent(
+        self, messages: Sequence[NewMessage], record: IdempotencyRecord, timeout: float = 10.0
+    ) -> IdempotencyRecord | None:
+        rows = ops.accept_rows(messages, self._clock())  # built off the writer thread
+        op = partial(api.insert_idempotent, rows, record)
+        label = f"accept {len(messages)} with idempotency key"
+        return self._writer.call(op, label=label, timeout=timeout)
+
+    def get_idempotency(self, api_key_id: str, key: str, now: float) -> IdempotencyRecord | None:
+        return self._read(partial(api.live_record, api_key_id=api_key_id, key=key, now=now))
+
+    def mark_converted(self, message_id: str, api_key_id: str, at: float) -> Conversion:
+        op = partial(api.convert, message_id=message_id, api_key_id=api_key_id, at=at)
+        return self._writer.call(op, label=f"convert {message_id}", timeout=10.0)
+
+    def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:
+        return self._read(partial(api.usage, start=start, end=end))

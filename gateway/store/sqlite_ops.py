@@ -97,26 +97,6 @@ def _unsent_segments(conn: sqlite3.Connection, ids: list[str]) -> dict[str, list
     return found
 
 
-def record(rows: list[tuple], conn: sqlite3.Connection) -> None:
-    conn.executemany(
-        "UPDATE segments SET smsc_message_id = ?, command_status = ?, submitted_at = ?"
-        f" WHERE message_id = ? AND seq = ? AND {_UNSENT}",
-        rows,
-    )
-
-
-def finish(conn: sqlite3.Connection, *, values: tuple, detail: str | None) -> None:
-    """values: (state, error, smpp_status, at, message_id)."""
-    cur = conn.execute(
-        "UPDATE messages SET state = ?, error = ?, smpp_status = ?, state_changed_at = ?"
-        " WHERE id = ?",
-        values,
-    )
-    if cur.rowcount == 0:
-        raise LookupError(f"no message {values[4]}")
-    conn.execute(_INSERT_EVENT, (values[4], values[3], values[0], detail))
-
-
 def requeue(conn: sqlite3.Connection, *, ids: list[str] | None, now: float, detail: str) -> int:
     """submitting → accepted, for `ids` or for every submitting message; returns how many."""
     submitting, accepted = State.SUBMITTING.value, State.ACCEPTED.value

@@ -24,7 +24,9 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     """Start daemons against a simulator port; every one is stopped at the end."""
     started: list[GatewayProcess] = []
 
-    def start(smpp_port: int, wait_ready: bool = True, **overrides: dict[str, Any]) -> GatewayProcess:
+    def start(
+        smpp_port: int, wait_ready: bool = True, **overrides: dict[str, Any]
+    ) -> GatewayProcess:
         workdir = tmp_path / f"gw{len(started)}"
         workdir.mkdir(exist_ok=True)
         gateway = GatewayProcess(workdir, smpp_port, **overrides)

@@ -72,8 +72,11 @@ def test_kill_9_with_200_unsubmitted_messages_then_restart_submits_all(
     sim.resume()
     restarted = start_gateway(sim.port, store={"path": str(gateway.db_path)})
     wait_submits(sim, 200, timeout=30)
-    wait_for(lambda: set(s["destination_addr"] for s in all_submits(sim)) >= set(numbers),
-             timeout=30, what="all 200 receivers at the simulator")
+    wait_for(
+        lambda: set(s["destination_addr"] for s in all_submits(sim)) >= set(numbers),
+        timeout=30,
+        what="all 200 receivers at the simulator",
+    )
     seen = Counter(s["destination_addr"] for s in all_submits(sim))
     duplicates = sum(seen.values()) - len(seen)
     assert duplicates <= 10  # at most the in-flight window at the moment of the crash

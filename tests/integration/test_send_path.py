@@ -32,9 +32,15 @@ def test_gsm_send_reaches_the_smsc_with_every_field_right(
     assert "test" not in body
     (submit,) = wait_submits(sim, 1)
     assert (submit["source_addr"], submit["source_addr_ton"], submit["source_addr_npi"]) == (
-        "MITTO SMS", 5, 0)
+        "MITTO SMS",
+        5,
+        0,
+    )
     assert (submit["destination_addr"], submit["dest_addr_ton"], submit["dest_addr_npi"]) == (
-        "41791234567", 1, 1)
+        "41791234567",
+        1,
+        1,
+    )
     assert (submit["data_coding"], submit["esm_class"], submit["protocol_id"]) == (0, 0, 0)
     assert submit["registered_delivery"] == 1
     assert submit["validity_period"] == "000002000000000R"  # the provider's 2,880 min default
@@ -47,7 +53,10 @@ def test_numeric_sender_and_extension_characters(gateway: GatewayProcess, sim: S
     assert body["textLength"] == len(text)
     (submit,) = wait_submits(sim, 1)
     assert (submit["source_addr"], submit["source_addr_ton"], submit["source_addr_npi"]) == (
-        "41790000001", 1, 1)
+        "41790000001",
+        1,
+        1,
+    )
     assert submit["destination_addr"] == "41791234567"
     payload = bytes.fromhex(submit["short_message"])
     assert b"\x1be" in payload  # € is ESC 0x65
@@ -76,11 +85,11 @@ def test_long_message_goes_out_as_three_concatenated_parts(
     udhs = [bytes.fromhex(p["udh"]) for p in parts]
     assert {p["esm_class"] for p in parts} == {0x40}
     assert len({u[3] for u in udhs}) == 1  # one reference for all parts
-    assert sorted((u[:3], u[4], u[5]) for u in udhs) == [
-        (b"\x05\x00\x03", 3, n) for n in (1, 2, 3)
-    ]
-    joined = b"".join(bytes.fromhex(p["short_message"])[6:] for p in sorted(
-        parts, key=lambda p: bytes.fromhex(p["udh"])[5]))
+    assert sorted((u[:3], u[4], u[5]) for u in udhs) == [(b"\x05\x00\x03", 3, n) for n in (1, 2, 3)]
+    joined = b"".join(
+        bytes.fromhex(p["short_message"])[6:]
+        for p in sorted(parts, key=lambda p: bytes.fromhex(p["udh"])[5])
+    )
     assert joined.decode("gsm03.38") == text
 
 
@@ -88,8 +97,7 @@ def test_flash_validity_pid_and_custom_udh(gateway: GatewayProcess, sim: Simulat
     gateway.send(**{"from": "Shop", "to": "41791234567", "text": "flash", "flash": True})
     gateway.send(**{"from": "Shop", "to": "41791234568", "text": "valid", "validity": 90})
     gateway.send(**{"from": "Shop", "to": "41791234569", "text": "pid", "pid": 65})
-    gateway.send(**{"from": "Shop", "to": "41791234570", "text": "port",
-                    "udh": "06050415811581"})
+    gateway.send(**{"from": "Shop", "to": "41791234570", "text": "port", "udh": "06050415811581"})
     by_dest = {s["destination_addr"]: s for s in wait_submits(sim, 4)}
     assert by_dest["41791234567"]["data_coding"] == 0x10  # message class 0
     assert by_dest["41791234568"]["validity_period"] == "000000013000000R"
@@ -111,13 +119,15 @@ def test_test_mode_validates_and_sends_nothing(gateway: GatewayProcess, sim: Sim
 
 def test_query_string_send_and_status_lookup(gateway: GatewayProcess, sim: SimulatorProcess):
     response = gateway.request(
-        "GET", "/sms?from=Shop&to=41791234567&text=via%20query&type=GSM&reference=r-1")
+        "GET", "/sms?from=Shop&to=41791234567&text=via%20query&type=GSM&reference=r-1"
+    )
     assert response.status == 200, response.body
     message_id = response.json()["id"]
     (submit,) = wait_submits(sim, 1)
     status = wait_for(
         lambda: (r := gateway.get(f"/sms/{message_id}").json())["state"] == "sent" and r,
-        what="message state sent")
+        what="message state sent",
+    )
     assert status["status"] == "SENT"
     assert status["smscMessageIds"] == [submit["message_id"]]
     assert status["reference"] == "r-1"
@@ -151,8 +161,9 @@ def test_auth_malformed_json_and_size_limits(gateway: GatewayProcess):
     body = {"from": "Shop", "to": "41791234567", "text": "hi"}
     assert gateway.request("POST", "/sms", body, key=None).status == 401
     assert gateway.request("POST", "/sms", body, key="wrong").status == 401
-    bearer = gateway.request("POST", "/sms", body, key=None,
-                             headers={"Authorization": "Bearer test-key-0123456789"})
+    bearer = gateway.request(
+        "POST", "/sms", body, key=None, headers={"Authorization": "Bearer test-key-0123456789"}
+    )
     assert bearer.status == 200 and bearer.json()["responseCode"] == 0
     bad = gateway.request("POST", "/sms", raw=b'{"from": "Shop",')
     assert bad.status == 400 and "malformed JSON" in bad.json()["error"]

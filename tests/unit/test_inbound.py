@@ -7,10 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.inbound import (
-    Completed,
     InboundText,
     PartInfo,
-    Reassembler,
     concat_info,
     decode_gsm,
     decode_inbound,
@@ -151,76 +149,3 @@ def test_decoding_never_raises(data_coding, payload, has_udh, charset, partial):
 def ucs2_parts(text: str, size: int) -> list[bytes]:
     data = text.encode("utf-16-be")
     return [data[i : i + size] for i in range(0, len(data), size)]
-
-
-@pytest.mark.parametrize("order", [(1, 2), (2, 1)])
-def test_two_part_ucs2_message_in_either_order(order):
-    chunks = ucs2_parts("Здравствуй, Мир! " * 5, 134)
-    assert len(chunks) == 2
-    reassembler = Reassembler(timeout=60)
-    results = []
-    for number in order:
-        payload = udh8(0x2A, 2, number) + chunks[number - 1]
-        udh, decoded = decode_inbound(8, payload, True, partial=True)
-        part = concat_info(udh, {})
-        results.append(reassembler.add(KEY, part, decoded.text, now=float(number)))
-    assert results[0] is None
-    assert results[1] == Completed(KEY, "Здравствуй, Мир! " * 5, 2, True)
-    assert reassembler.pending() == 0
-
-
-def test_surrogate_pair_split_across_parts_is_rejoined():
-    chunks = ucs2_parts("ab😀cd", 6)  # the emoji's halves land in different parts
-    reassembler = Reassembler(timeout=60)
-    texts = [decode_inbound(8, chunk, False, partial=True)[1].text for chunk in chunks]
-    assert reassembler.add(KEY, PartInfo(1, 2, 1, 16), texts[0], 0) is None
-    assert reassembler.add(KEY, PartInfo(1, 2, 2, 16), texts[1], 0).text == "ab😀cd"
-
-
-def test_duplicates_ignored_and_sar_parts():
-    reassembler = Reassembler(timeout=60)
-    assert reassembler.add(KEY, PartInfo(7, 3, 1, "sar"), "a", 0) is None
-    assert reassembler.add(KEY, PartInfo(7, 3, 1, "sar"), "X", 1) is None
-    assert reassembler.add(KEY, PartInfo(7, 3, 3, "sar"), "c", 2) is None
-    assert reassembler.pending() == 1
-    done = reassembler.add(KEY, PartInfo(7, 3, 2, "sar"), "b", 3)
-    assert done == Completed(KEY, "abc", 3, True)
-    assert reassembler.add(KEY, PartInfo(7, 3, 4, "sar"), "z", 3) is None  # out of range
-    assert reassembler.pending() == 0
-
-
-def test_expire_returns_partial_with_missing_numbers():
-    reassembler = Reassembler(timeout=30)
-    other = ("1", "2", 5)
-    reassembler.add(KEY, PartInfo(0x2A, 4, 3, 8), "c", now=100)
-    reassembler.add(KEY, PartInfo(0x2A, 4, 1, 8), "a", now=125)
-    reassembler.add(other, PartInfo(5, 2, 1, 8), "x", now=120)
-    assert reassembler.expire(now=129.9) == []
-    assert reassembler.expire(now=130) == [Completed(KEY, "ac", 4, False, (2, 4))]
-    assert reassembler.pending() == 1
-    assert reassembler.expire(now=150) == [Completed(other, "x", 2, False, (2,))]
-    assert reassembler.pending() == 0
-
-
-def test_reused_reference_with_another_total_is_a_separate_group():
-    reassembler = Reassembler(timeout=30)
-    assert reassembler.add(KEY, PartInfo(1, 3, 1, 8), "old", 0) is None
-    assert reassembler.add(KEY, PartInfo(1, 2, 1, 8), "n1", 10) is None
-    assert reassembler.add(KEY, PartInfo(1, 2, 2, 8), "n2", 11) == Completed(KEY, "n1n2", 2, True)
-    assert reassembler.expire(40) == [Completed(KEY, "old", 3, False, (2, 3))]
-
-
-@given(st.text(min_size=2, max_size=200), st.integers(2, 12), st.randoms(use_true_random=False))
-def test_any_arrival_order_rebuilds_the_text(text, size, rnd):
-    chunks = ucs2_parts(text, size * 2)  # any size may split a surrogate pair
-    if len(chunks) < 2:
-        return
-    numbers = list(range(1, len(chunks) + 1))
-    rnd.shuffle(numbers)
-    reassembler = Reassembler(timeout=1)
-    results = []
-    for number in numbers:
-        decoded = decode_inbound(8, chunks[number - 1], False, partial=True)[1].text
-        results.append(reassembler.add(KEY, PartInfo(1, len(chunks), number, 16), decoded, 0))
-    assert results[:-1] == [None] * (len(chunks) - 1)
-    assert results[-1] == Completed(KEY, text, len(chunks), True)

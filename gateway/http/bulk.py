@@ -1,0 +1,71 @@
+"""POST /smsbulk: one text to many receivers, in the provider's bulk shape.
+
+The whole accepted batch is made durable by one store call (one transaction, one group
+commit) and the engine is woken once: a bulk of 10,000 is one write, not 10,000.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, g, request
+
+from gateway import metrics
+from gateway.http import idempotency
+from gateway.http.bulk_compose import BulkResult, compose_bulk, receivers
+from gateway.http.context import Services
+from gateway.http.params import BadParameter, BadRequest, request_parameters
+from gateway.http.responses import RESPONSE_TEXT, error, json_response, timestamp
+from gateway.store import StoreError
+
+log = logging.getLogger("gateway.http")
+
+blueprint = Blueprint("bulk", __name__)
+
+
+@blueprint.route("/smsbulk", methods=["POST"], endpoint="send")
+def send() -> Response:
+    svc: Services = current_app.extensions["gateway"]
+    now_ns = svc.clock_ns()
+    try:
+        params = request_parameters(request)
+        to = receivers(params.get("to"), svc.config.http.bulk_max_receivers)
+        result = compose_bulk(
+            params,
+            to,
+            svc.config,
+            api_key_id=g.api_key_id,
+            new_id=svc.new_id,
+            created_at=now_ns / 1e9,
+            stamp=timestamp(now_ns),
+        )
+    except BadRequest as exc:
+        return error(str(exc), 400)
+    except BadParameter as exc:
+        return error(str(exc), 400, field=exc.name)
+    reply = result.body()
+    if result.messages:
+        try:
+            replayed = idempotency.accept(svc, result.messages, reply)
+        except StoreError as exc:
+            return _store_failed(result, exc)
+        if replayed is not None:
+            return replayed
+        svc.notify_new_work()
+        metrics.MESSAGES_ACCEPTED.inc(len(result.messages))
+        metrics.QUEUE_DEPTH.inc(len(result.messages))
+    _count_codes(result)
+    status = 200 if 0 in result.codes else svc.config.http.validation_http_status
+    return json_response(reply, status)
+
+
+def _count_codes(result: BulkResult) -> None:
+    for code, count in result.code_counts().items():
+        metrics.API_RESPONSE_CODES.labels(str(code)).inc(count)
+
+
+def _store_failed(result: BulkResult, exc: StoreError) -> Response:
+    """Nothing of the batch is known to be stored: answer responseCode 1, as /sms does."""
+    log.error("store refused a bulk of %d: %s", len(result.messages), exc)
+    metrics.API_RESPONSE_CODES.labels("1").inc(len(result.items))
+    return json_response({"responseCode": 1, "responseText": RESPONSE_TEXT[1], "messages": []}, 503)

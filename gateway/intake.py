@@ -1,0 +1,122 @@
+"""deliver_sm / data_sm intake: receipts and inbound parts into the store, then the resp.
+
+Runs on a session's reader thread, so it never waits for the disk itself: it hands the
+write to the store and returns a Future; the session sends deliver_sm_resp when that
+write has committed (ESME_ROK) or failed (ESME_RX_T_APPN, so the SMSC delivers again).
+A PDU that cannot be read at all is answered ESME_RX_P_APPN (do not retry) and logged
+with its bytes: retrying garbage forever would block the SMSC's queue for us.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from gateway import inbound, metrics, receipts
+from gateway.model import InboundPart, ReceiptRecord, State
+from gateway.store import Store, StoreError
+
+log = logging.getLogger("gateway.intake")
+
+ESME_ROK = 0x00
+ESME_RX_T_APPN = 0x64  # temporary application error: the SMSC retries
+ESME_RX_P_APPN = 0x65  # permanent application error: it does not
+
+
+class DeliverIntake:
+    """The engine's deliver handler."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        gsm_charset: str = "gsm",
+        on_stored: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._gsm_charset = gsm_charset
+        self._on_stored = on_stored
+        self._clock = clock
+
+    def __call__(self, _parsed: Any, raw: bytes, session: str) -> int | Future[int]:
+        try:
+            deliver = receipts.parse_deliver_pdu(raw)
+            kind, future = self._route(deliver, session)
+        except receipts.ReceiptParseError as exc:
+            metrics.DELIVER_REJECTED.labels("unreadable").inc()
+            log.warning("unreadable deliver_sm on %s (%s): %s", session, exc, raw.hex())
+            return ESME_RX_P_APPN
+        except StoreError as exc:
+            metrics.DELIVER_REJECTED.labels("store").inc()
+            log.error("store cannot take a deliver_sm on %s: %s", session, exc)
+            return ESME_RX_T_APPN
+        return self._resp_when_committed(future, kind)
+
+    def _route(self, deliver: receipts.DeliverSm, session: str) -> tuple[str, Future[Any]]:
+        """(metric label, the store's Future): receipts are labelled by their state."""
+        if deliver.is_receipt:
+            receipt = self._receipt(deliver, session)
+            return receipt.state.public, self._store.record_receipt(receipt)
+        return "inbound", self._store.record_inbound(self._part(deliver))
+
+    def _receipt(self, deliver: receipts.DeliverSm, session: str) -> ReceiptRecord:
+        parsed = receipts.parse_receipt(deliver.payload, deliver.tlvs)
+        keys = receipts.normalize_id(parsed.smsc_message_id)
+        if not keys:
+            raise receipts.ReceiptParseError("receipt with an empty id")
+        return ReceiptRecord(
+            received_at=self._clock(),
+            session=session,
+            smsc_message_id=parsed.smsc_message_id,
+            id_keys=keys,
+            stat=parsed.stat,
+            state=State(parsed.state.lower()),
+            error_code=parsed.error_code,
+            done_date=parsed.done_date,
+        )
+
+    def _part(self, deliver: receipts.DeliverSm) -> InboundPart:
+        udh, _ = inbound.split_udh(deliver.payload, deliver.has_udh)
+        part = inbound.concat_info(udh or None, deliver.tlvs)
+        _, decoded = inbound.decode_inbound(
+            deliver.data_coding,
+            deliver.payload,
+            deliver.has_udh,
+            self._gsm_charset,
+            partial=part is not None,
+        )
+        return InboundPart(
+            received_at=self._clock(),
+            sender=deliver.source_addr,
+            receiver=deliver.destination_addr,
+            coding=decoded.coding,
+            text=decoded.text,
+            reference=part.reference if part else None,
+            total=part.total if part else 1,
+            number=part.number if part else 1,
+        )
+
+    def _resp_when_committed(self, stored: Future[Any], kind: str) -> Future[int]:
+        status: Future[int] = Future()
+
+        def done(f: Future[Any]) -> None:
+            if f.exception() is not None:
+                metrics.DELIVER_REJECTED.labels("store").inc()
+                log.error("could not store a %s: %s", kind, f.exception())
+                status.set_result(ESME_RX_T_APPN)
+                return
+            if kind == "inbound":
+                metrics.INBOUND_PARTS.inc()
+            else:
+                metrics.RECEIPTS.labels(kind).inc()
+                if not f.result():
+                    metrics.RECEIPTS_UNMATCHED.inc()
+            status.set_result(ESME_ROK)
+            self._on_stored()
+
+        stored.add_done_callback(done)
+        return status

@@ -1,0 +1,85 @@
+"""The SQL of the API extras (idempotency, conversions, usage) for the SQLite backend.
+
+Functions of a connection, like sqlite_ops.py: write operations run inside the
+writer's transaction and never commit themselves; reads run in a reader's snapshot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
+from gateway.store import sqlite_ops as ops
+
+_RECORD_COLUMNS = "api_key_id, idem_key, request_hash, status, response, created_at, expires_at"
+_SELECT_RECORD = (
+    f"SELECT {_RECORD_COLUMNS} FROM idempotency_keys"
+    " WHERE api_key_id = ? AND idem_key = ? AND expires_at > ?"
+)
+_INSERT_RECORD = f"INSERT INTO idempotency_keys ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+# "Sent" for usage: at least one segment the SMSC took (submit_sm_resp status 0).
+_USAGE = (
+    "SELECT m.receiver, COUNT(*), SUM(m.cost) FROM messages m"
+    " WHERE m.created_at >= ? AND m.created_at < ?"
+    " AND EXISTS (SELECT 1 FROM segments s WHERE s.message_id = m.id AND s.command_status = 0)"
+    " GROUP BY m.receiver"
+)
+
+
+def live_record(
+    conn: sqlite3.Connection, *, api_key_id: str, key: str, now: float
+) -> IdempotencyRecord | None:
+    """The unexpired record for (api key, Idempotency-Key), or None."""
+    row = conn.execute(_SELECT_RECORD, (api_key_id, key, now)).fetchone()
+    return IdempotencyRecord(*row) if row is not None else None
+
+
+def insert_idempotent(
+    rows: tuple[list, list, list], record: IdempotencyRecord, conn: sqlite3.Connection
+) -> IdempotencyRecord | None:
+    """Messages plus their idempotency record in the writer's transaction.
+
+    When a live record for the key exists (a concurrent or earlier request won), nothing
+    is written and that record is returned: the check and the insert are one
+    transaction on the single writer, so two requests with one key cannot both send.
+    Expired records go first, so an old key can be used again and the table stays small.
+    """
+    conn.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (record.created_at,))
+    existing = live_record(
+        conn, api_key_id=record.api_key_id, key=record.key, now=record.created_at
+    )
+    if existing is not None:
+        return existing
+    conn.execute(
+        _INSERT_RECORD,
+        (
+            record.api_key_id,
+            record.key,
+            record.request_hash,
+            record.status,
+            record.response,
+            record.created_at,
+            record.expires_at,
+        ),
+    )
+    ops.insert(rows, conn)
+    return None
+
+
+def convert(conn: sqlite3.Connection, *, message_id: str, api_key_id: str, at: float) -> Conversion:
+    """Record a conversion of a message sent with this API key (only its own: another
+    key's message ids are not convertible, nor revealed to exist)."""
+    row = conn.execute("SELECT api_key_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is None or row[0] != api_key_id:
+        return Conversion.UNKNOWN
+    cur = conn.execute(
+        "INSERT INTO conversions (message_id, api_key_id, converted_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (message_id) DO NOTHING",
+        (message_id, api_key_id, at),
+    )
+    return Conversion.CONVERTED if cur.rowcount else Conversion.REPEATED
+
+
+def usage(conn: sqlite3.Connection, *, start: float, end: float) -> list[ReceiverUsage]:
+    """Messages created in [start, end) that the SMSC took, per receiver."""
+    return [ReceiverUsage(*row) for row in conn.execute(_USAGE, (start, end))]

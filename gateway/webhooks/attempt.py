@@ -1,0 +1,148 @@
+"""One webhook HTTP attempt: the request as sent, and what its answer means; no state.
+
+Kept apart from the dispatcher (threads, scheduling, the store) so the rules are in one
+place: 2xx delivers; a network error, timeout, 408, 429 or 5xx may be retried (429/503
+with their Retry-After); anything else, 3xx included (redirects are not followed), is
+final. Error texts never carry a URL's query string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError, LocationValueError
+
+from gateway import __version__
+from gateway.model import OutboxItem
+from gateway.webhooks import signing
+
+USER_AGENT = f"smpp-gateway/{__version__}"
+RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+ERROR_BODY_CHARS = 200  # of a failed response's body kept in the error text
+MAX_ANSWER = 64 * 1024  # bytes of an answer's body read; a longer one costs its connection
+_OBJECT_REPR = re.compile(r"<[^<>]* object at 0x[0-9a-fA-F]+>:? ?")
+_QUERY = re.compile(r"\?\S*")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one HTTP attempt came to: the answer's status (None on a network error or
+    timeout, 0 when no request could be made at all) and the error text (empty on 2xx)."""
+
+    status: int | None
+    error: str
+    retry_after: float | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def retryable(self) -> bool:
+        """Network errors, timeouts, 408, 429 and 5xx; the rest is final."""
+        return self.status is None or self.status in RETRY_STATUSES
+
+
+def send(
+    http: urllib3.PoolManager, item: OutboxItem, secret: str, clock: Callable[[], float]
+) -> Attempt:
+    """Make one HTTP attempt for `item`; network and HTTP trouble become the Attempt."""
+    row = item.row
+    headers = {
+        "User-Agent": USER_AGENT,
+        "X-Webhook-Id": row.id,
+        "X-Webhook-Attempt": str(item.attempts),
+    }
+    body = row.body if row.method.upper() != "GET" else None
+    if body is not None and row.content_type:
+        headers["Content-Type"] = row.content_type
+    try:
+        target = urllib3.util.parse_url(row.url).request_uri
+        if secret:
+            data = signing.payload(row.method, target, body)
+            headers.update(signing.signature_headers(secret, int(clock()), data))
+        response = http.request(
+            row.method.upper(),
+            row.url,
+            body=body,
+            headers=headers,
+            redirect=False,
+            preload_content=False,
+        )
+    except LocationValueError as exc:
+        return Attempt(0, f"unusable URL: {type(exc).__name__}")
+    except (HTTPError, OSError) as exc:
+        return Attempt(None, network_error(exc))
+    status = response.status
+    content = read_and_release(response)
+    if 200 <= status < 300:
+        return Attempt(status, "")  # even if the body broke off: the receiver said yes
+    error = f"HTTP {status} {response.reason or ''}".strip()
+    if content is None:
+        return Attempt(None, f"{error}, then the connection broke")
+    text = strip_urls(content.decode("utf-8", "replace"))  # an error page may echo the URL
+    if text:
+        error += f": {text[:ERROR_BODY_CHARS]}"
+    wait = None
+    if status in RETRY_AFTER_STATUSES:
+        wait = retry_after(response.headers.get("Retry-After"), clock())
+    return Attempt(status, error, wait)
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def read_and_release(response: Any) -> bytes | None:
+    """Read the answer's body (the start of it) and give the connection back for keep-alive;
+    a body longer than MAX_ANSWER is not waited for: that connection is dropped instead.
+    None when the body broke off."""
+    try:
+        content = response.read(MAX_ANSWER + 1, decode_content=False)
+    except (HTTPError, OSError):
+        content = None
+    if content is None or len(content) > MAX_ANSWER:
+        response.close()
+    response.release_conn()
+    return content
+
+
+def network_error(exc: BaseException) -> str:
+    text = _OBJECT_REPR.sub("", str(exc))
+    return f"{type(exc).__name__}: {strip_urls(text)}"
+
+
+def strip_urls(text: str) -> str:
+    """One line, without anything that looks like a query string (`?...` up to a space):
+    urllib3 messages and receivers' error pages may quote the request target."""
+    return " ".join(_QUERY.sub("", text).split())
+
+
+def host_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc.rsplit("@", 1)[-1] or "(no host)"
+
+
+def safe_url(url: str) -> str:
+    """scheme://host[:port]/path: no user info, no query string, no fragment."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{host_of(url)}{parts.path}"

@@ -1,0 +1,142 @@
+"""From a message state change or an inbound message to an outbox row; pure.
+
+Callback parameters are the provider's: msgid, sendtime, status, receiver, mcc, mnc,
+cost, errorcode, sendtimestamp, reference. Inbound posts carry the 2-way parameters
+coding, sender, content, receiver, msgid. The URL may hold `<name>`, `$name$` or
+`~name~` placeholders (values URL-encoded); without any, GET appends the parameters as a
+query string. POST sends the body template filled (values JSON-escaped) or, without a
+template, the parameters as JSON (or form-encoded when configured).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from gateway.model import InboundMessage, OutboxRow, State, StateChange
+from gateway.timefmt import iso_from_seconds
+from gateway.webhooks.templates import fill_body, fill_url, has_placeholders
+
+QUEUE_STATES = frozenset({State.ACCEPTED, State.SUBMITTING})
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    default_url: str = ""
+    method: str = "GET"
+    post_format: str = "json"
+    body_template: str = ""
+    body_content_type: str = "application/json"
+    notify_statuses: tuple[str, ...] = (
+        "SENT",
+        "DELIVERED",
+        "UNDELIVERED",
+        "BUFFERED",
+        "FAILED",
+        "EXPIRED",
+    )
+    inbound_url: str = ""
+    inbound_body_template: str = ""
+
+    @classmethod
+    def from_config(cls, webhooks: object) -> CallbackSettings:
+        return cls(
+            **{
+                name: getattr(webhooks, name if name != "default_url" else "default_callback_url")
+                for name in cls.__dataclass_fields__
+            }
+        )
+
+
+def callback_parameters(change: StateChange) -> dict[str, str]:
+    """All values as strings, as the provider's callbacks carry them."""
+    sent = change.submitted_at if change.submitted_at is not None else change.at
+    return {
+        "msgid": change.message_id,
+        "sendtime": iso_from_seconds(sent),
+        "status": change.state.public,
+        "receiver": change.receiver,
+        "mcc": "",
+        "mnc": "",
+        "cost": "" if change.cost is None else f"{change.cost:g}",
+        "errorcode": str(change.error_code or 0),
+        "sendtimestamp": str(int(change.at)),
+        "reference": change.reference or "",
+    }
+
+
+def build_callback(
+    change: StateChange, settings: CallbackSettings, new_id: Callable[[], str]
+) -> OutboxRow | None:
+    """The callback for a state change, or None when nobody asked for it."""
+    if change.state in QUEUE_STATES:
+        return None
+    wanted = change.notify_statuses or settings.notify_statuses
+    if change.state.public not in wanted:
+        return None
+    url = change.callback or settings.default_url
+    if not url:
+        return None
+    params = callback_parameters(change)
+    return _row(
+        new_id(),
+        "callback",
+        change.message_id,
+        change.at,
+        url,
+        params,
+        settings,
+        settings.body_template,
+    )
+
+
+def build_inbound(
+    message: InboundMessage, settings: CallbackSettings, new_id: Callable[[], str]
+) -> OutboxRow | None:
+    if not settings.inbound_url:
+        return None
+    params = {
+        "coding": message.coding,
+        "sender": message.sender,
+        "content": message.text,
+        "receiver": message.receiver,
+        "msgid": message.id,
+    }
+    return _row(
+        new_id(),
+        "inbound",
+        None,
+        message.received_at,
+        settings.inbound_url,
+        params,
+        settings,
+        settings.inbound_body_template,
+    )
+
+
+def _row(
+    row_id: str,
+    kind: str,
+    message_id: str | None,
+    at: float,
+    url: str,
+    params: Mapping[str, str],
+    settings: CallbackSettings,
+    template: str,
+) -> OutboxRow:
+    templated = has_placeholders(url)
+    if templated:
+        url = fill_url(url, params)
+    if settings.method == "GET":
+        if not templated:
+            url += ("&" if "?" in url else "?") + urlencode(params)
+        return OutboxRow(row_id, kind, message_id, at, url, "GET", None, None)
+    if template:
+        body, ctype = fill_body(template, params).encode(), settings.body_content_type
+    elif settings.post_format == "form":
+        body, ctype = urlencode(params).encode(), "application/x-www-form-urlencoded"
+    else:
+        body, ctype = json.dumps(params).encode(), "application/json"
+    return OutboxRow(row_id, kind, message_id, at, url, "POST", ctype, body)

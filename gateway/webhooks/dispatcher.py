@@ -1,0 +1,319 @@
+"""The webhook outbox dispatcher: delivers outbox rows over keep-alive HTTP, with retries.
+
+Threads: one claimer (`webhook-claimer`) and `concurrency` workers (`webhook-worker-N`).
+The claimer leases due rows from the store (`claim_outbox`, which counts the attempt), at
+most as many as there are idle workers, and hands them over through a bounded queue. It
+claims when woken (`wake()`, called after new outbox rows commit, and by every worker that
+finishes) and otherwise every `poll_interval`. Workers are independent: a slow receiver
+holds only the workers that are talking to it, and the intake never waits for any of this.
+
+Outcomes of one attempt:
+
+- 2xx: delivered (`outbox_delivered`).
+- network error, timeout, 408, 429, 5xx: retried after `backoff_delay(attempt,
+  retry_min_delay, retry_max_delay)` (doubling, half jitter) or, on 429/503 with a
+  Retry-After header, after that many seconds (capped by retry_max_delay); unless the row
+  would then be older than `max_age`, when it becomes a dead letter with the last error.
+- anything else (other 4xx, 3xx: redirects are not followed, an unusable URL): a dead
+  letter at once.
+
+Dead letters stay in the store with their last error; `smpp-gateway webhooks list-dead`
+and `replay` (gateway/webhooks/admin.py) show and re-queue them.
+
+Every request carries `X-Webhook-Id: <outbox row id>` (the same on every retry: receivers
+drop duplicates), `X-Webhook-Attempt: <n>` (1 for the first try), `User-Agent:
+smpp-gateway/<version>` and, with a body, the row's `Content-Type`. With a secret set, it
+also carries `X-Webhook-Timestamp: <unix seconds>` and `X-Webhook-Signature:
+sha256=<hex HMAC-SHA256(secret, "<timestamp>." + payload)>`, where the payload is the body
+(empty when none) or, for GET, the path and query as sent on the request line; see
+gateway/webhooks/signing.py, whose verify() receivers can copy.
+
+Logs never carry the secret, bodies or query strings (URLs are logged as scheme, host and
+path: a query string may hold message data).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import urllib3
+
+from gateway import metrics
+from gateway.model import OutboxItem
+from gateway.smpp.backoff import backoff_delay
+from gateway.store import Store, StoreError
+from gateway.webhooks.attempt import Attempt, host_of, network_error, safe_url, send
+
+log = logging.getLogger("gateway.webhooks")
+
+DEPTH_REFRESH = 1.0  # seconds between outbox depth gauge refreshes
+STORE_ERROR_PAUSE = 1.0  # seconds the claimer waits after a failed claim
+
+
+@dataclass(frozen=True)
+class DispatcherSettings:
+    concurrency: int = 8
+    timeout: float = 10.0
+    retry_min_delay: float = 1.0
+    retry_max_delay: float = 600.0
+    max_age: float = 172800.0
+    secret: str = field(default="", repr=False)
+    lease: float | None = None  # None: max(timeout * 3, 30)
+    poll_interval: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.lease is None:
+            object.__setattr__(self, "lease", max(self.timeout * 3, 30.0))
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if min(self.timeout, self.poll_interval, self.lease or 0) <= 0:
+            raise ValueError("timeout, poll_interval and lease must be positive")
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> DispatcherSettings:
+        """From a gateway Config (or its `webhooks` section)."""
+        w = getattr(cfg, "webhooks", cfg)
+        return cls(
+            concurrency=w.concurrency,
+            timeout=w.timeout,
+            retry_min_delay=w.retry_min_delay,
+            retry_max_delay=w.retry_max_delay,
+            max_age=w.max_age,
+            secret=w.secret,
+        )
+
+
+class Dispatcher:
+    """Delivers the store's webhook outbox; see the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: DispatcherSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        http: urllib3.PoolManager | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._clock = clock
+        self._http = http or urllib3.PoolManager(
+            num_pools=max(10, settings.concurrency),
+            maxsize=settings.concurrency,
+            retries=False,
+            timeout=urllib3.Timeout(total=settings.timeout),
+        )
+        self._handoff: queue.Queue[OutboxItem] = queue.Queue(maxsize=settings.concurrency)
+        self._assigned = 0  # items handed over and not yet finished
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._failing_hosts: set[str] = set()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._threads:
+            raise RuntimeError("the dispatcher is already started")
+        self._stopping.clear()
+        targets = [("webhook-claimer", self._claim_loop)] + [
+            (f"webhook-worker-{n}", self._work_loop)
+            for n in range(1, self.settings.concurrency + 1)
+        ]
+        for name, target in targets:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; give requests in flight up to `timeout` seconds to finish.
+
+        Rows still leased when this returns are retried after their lease expires (by
+        this daemon after a restart, or by another one sharing the store).
+        """
+        deadline = time.monotonic() + timeout
+        self._stopping.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        stuck = [t.name for t in self._threads if t.is_alive()]
+        if stuck:
+            log.warning("webhook threads still busy after %.1f s: %s", timeout, ", ".join(stuck))
+        self._release_unstarted()
+        self._threads = []
+        if not stuck:
+            self._http.clear()
+
+    def wake(self) -> None:
+        """New outbox rows are committed: claim now rather than at the next poll."""
+        self._wake.set()
+
+    def depth(self) -> int:
+        """Webhooks pending in the outbox (also refreshes the gauge)."""
+        depth = self.store.outbox_depth()
+        metrics.WEBHOOK_OUTBOX_DEPTH.set(depth)
+        return depth
+
+    # -- the claimer -----------------------------------------------------------------
+
+    def _claim_loop(self) -> None:
+        next_depth = 0.0
+        while not self._stopping.is_set():
+            try:
+                full = self._claim_once()
+            except Exception:  # the claimer outlives any one failure
+                log.exception("cannot claim webhooks")
+                full = False
+                self._wake.wait(STORE_ERROR_PAUSE)
+            if time.monotonic() >= next_depth:
+                next_depth = time.monotonic() + DEPTH_REFRESH
+                self._refresh_depth()
+            if not full:  # a full batch: more may be due, go on once a worker is free
+                self._wake.wait(self.settings.poll_interval)
+            self._wake.clear()
+
+    def _claim_once(self) -> bool:
+        """Claim for the idle workers; True when as many came as were asked for."""
+        with self._lock:
+            free = self.settings.concurrency - self._assigned
+        if free <= 0:
+            return False
+        items = self.store.claim_outbox(free, self.settings.lease)
+        for item in items:
+            self._hand_over(item)
+        return len(items) == free
+
+    def _hand_over(self, item: OutboxItem) -> None:
+        with self._lock:
+            self._assigned += 1
+        try:  # never blocks: at most `concurrency` items are assigned at once
+            self._handoff.put(item, timeout=1.0)
+        except queue.Full:
+            with self._lock:
+                self._assigned -= 1
+            self._finish(
+                self.store.outbox_retry,
+                item.row.id,
+                self._clock(),
+                item.last_error or "not attempted: no idle worker",
+            )
+
+    def _refresh_depth(self) -> None:
+        try:
+            self.depth()
+        except StoreError as exc:
+            log.debug("cannot read the outbox depth: %s", exc)
+
+    def _release_unstarted(self) -> None:
+        """Items handed over that no worker took: due again now instead of at lease end."""
+        while True:
+            try:
+                item = self._handoff.get_nowait()
+            except queue.Empty:
+                return
+            with self._lock:
+                self._assigned -= 1
+            try:
+                self.store.outbox_retry(
+                    item.row.id, self._clock(), item.last_error or "not attempted: stopping"
+                )
+            except StoreError as exc:
+                log.warning("cannot release webhook %s: %s", item.row.id, exc)
+
+    # -- the workers -----------------------------------------------------------------
+
+    def _work_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                item = self._handoff.get(timeout=self.settings.poll_interval)
+            except queue.Empty:
+                continue
+            try:
+                self._deliver(item)
+            except Exception:  # a worker survives anything one delivery does
+                log.exception("webhook %s: unexpected error", item.row.id)
+            finally:
+                with self._lock:
+                    self._assigned -= 1
+                self._wake.set()
+
+    def _deliver(self, item: OutboxItem) -> None:
+        row = item.row
+        metrics.WEBHOOK_ATTEMPTS.inc()
+        try:
+            result = send(self._http, item, self.settings.secret, self._clock)
+        except Exception as exc:  # anything unexpected is retried, not lost
+            log.exception("webhook %s: unexpected error", row.id)
+            result = Attempt(None, network_error(exc))
+        now = self._clock()
+        host = host_of(row.url)
+        if result.delivered:
+            self._finish(self.store.outbox_delivered, row.id, now)
+            metrics.WEBHOOK_DELIVERIES.labels("delivered").inc()
+            metrics.WEBHOOK_LATENCY.observe(max(0.0, now - row.created_at))
+            if host in self._failing_hosts:
+                self._failing_hosts.discard(host)
+                log.info("webhook receiver %s answers again", host)
+            log.debug(
+                "webhook %s delivered to %s (attempt %d)", row.id, safe_url(row.url), item.attempts
+            )
+            return
+        if not result.retryable:
+            self._dead(item, result.error, now)
+            return
+        delay = self._retry_delay(item.attempts, result)
+        if now - row.created_at + delay > self.settings.max_age:
+            self._dead(
+                item,
+                f"{result.error} (still failing after {item.attempts} attempts,"
+                f" max_age {self.settings.max_age:g} s)",
+                now,
+            )
+            return
+        self._finish(self.store.outbox_retry, row.id, now + delay, result.error)
+        metrics.WEBHOOK_DELIVERIES.labels("retry").inc()
+        if host not in self._failing_hosts:
+            self._failing_hosts.add(host)
+            log.warning(
+                "webhook receiver %s failing (%s); retrying with backoff", host, result.error
+            )
+        log.debug(
+            "webhook %s to %s: %s; retry %d in %.2f s",
+            row.id,
+            safe_url(row.url),
+            result.error,
+            item.attempts + 1,
+            delay,
+        )
+
+    def _retry_delay(self, attempts: int, result: Attempt) -> float:
+        s = self.settings
+        if result.retry_after is not None:
+            return min(result.retry_after, s.retry_max_delay)
+        return backoff_delay(attempts, s.retry_min_delay, s.retry_max_delay)
+
+    def _dead(self, item: OutboxItem, error: str, now: float) -> None:
+        self._finish(self.store.outbox_dead, item.row.id, error, now)
+        metrics.WEBHOOK_DELIVERIES.labels("dead").inc()
+        metrics.WEBHOOK_DEAD_LETTERS.inc()
+        log.warning(
+            "webhook %s (%s) to %s is a dead letter after %d attempts: %s",
+            item.row.id,
+            item.row.kind,
+            safe_url(item.row.url),
+            item.attempts,
+            error,
+        )
+
+    def _finish(self, write: Callable[..., None], *args: Any) -> None:
+        try:
+            write(*args)
+        except StoreError as exc:  # the lease runs out and the row is tried again
+            log.warning("cannot record a webhook outcome: %s", exc)

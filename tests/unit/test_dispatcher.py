@@ -1,0 +1,380 @@
+"""The webhook dispatcher against a real SQLite store and a real local HTTP receiver."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway import metrics
+from gateway.model import OutboxRow
+from gateway.store import Store, open_store
+from gateway.store import sqlite_receipts as rx
+from gateway.webhooks import signing
+from gateway.webhooks.attempt import retry_after
+from gateway.webhooks.dispatcher import Dispatcher, DispatcherSettings
+from tests.waiting import free_port, wait_for
+from tests.webhook_receiver import WebhookReceiver
+
+SECRET = "s3cret-key-for-tests"
+
+
+def sample(name: str, labels: dict[str, str] | None = None) -> float:
+    return metrics.REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+def outcomes() -> dict[str, float]:
+    return {
+        o: sample("smpp_gateway_webhook_deliveries_total", {"outcome": o})
+        for o in ("delivered", "retry", "dead")
+    }
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = open_store(str(tmp_path / "gw.db"), commit_max_delay=0.0)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as r:
+        yield r
+
+
+@pytest.fixture
+def dispatch(store: Store) -> Iterator[Callable[..., Dispatcher]]:
+    """Start a dispatcher with fast test settings; every one is stopped at the end."""
+    started: list[Dispatcher] = []
+
+    def start(**overrides: object) -> Dispatcher:
+        settings = dict(
+            concurrency=4,
+            timeout=5.0,
+            retry_min_delay=0.05,
+            retry_max_delay=0.2,
+            max_age=3600.0,
+            secret=SECRET,
+            poll_interval=0.05,
+        )
+        settings.update(overrides)
+        d = Dispatcher(store, DispatcherSettings(**settings))  # type: ignore[arg-type]
+        d.start()
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop(5.0)
+
+
+def add_row(
+    store: Store,
+    url: str,
+    *,
+    method: str = "POST",
+    body: bytes | None = b'{"a":1}',
+    content_type: str | None = "application/json",
+    created_at: float | None = None,
+    kind: str = "callback",
+) -> OutboxRow:
+    """An outbox row, committed through the store's own writer as the hooks would."""
+    now = time.time()
+    row = OutboxRow(
+        id=str(uuid.uuid4()),
+        kind=kind,
+        message_id=None,
+        created_at=now if created_at is None else created_at,
+        url=url,
+        method=method,
+        content_type=content_type if body is not None else None,
+        body=body,
+    )
+    store._writer.call(lambda conn: rx.insert_outbox(conn, row, now), label="test", timeout=5)
+    return row
+
+
+def settled(store: Store) -> bool:
+    """Every outcome written: nothing pending and the writer's queue run."""
+    store.flush(5.0)
+    return store.outbox_depth() == 0
+
+
+# -- signing ------------------------------------------------------------------------------
+
+
+def test_signature_helpers_verify_and_refuse() -> None:
+    data = signing.payload("POST", "/cb?x=1", b'{"a":1}')
+    assert data == b'{"a":1}'
+    assert signing.payload("GET", "/cb?x=1", b"ignored") == b"/cb?x=1"
+    sig = signing.sign(SECRET, 1_700_000_000, data)
+    assert sig.startswith("sha256=") and len(sig) == 7 + 64
+    assert signing.verify(SECRET, "1700000000", data, sig, now=1_700_000_100)
+    assert not signing.verify(SECRET, "1700000000", data + b" ", sig, now=1_700_000_100)
+    assert not signing.verify("other", "1700000000", data, sig, now=1_700_000_100)
+    assert not signing.verify(SECRET, "1700000001", data, sig, now=1_700_000_100)
+    assert not signing.verify(SECRET, "1700000000", data, sig, now=1_700_000_301)
+    assert not signing.verify(SECRET, None, data, sig, now=1_700_000_000)
+    assert not signing.verify(SECRET, "soon", data, sig, now=1_700_000_000)
+
+
+def test_retry_after_parsing() -> None:
+    assert retry_after("7", now=0) == 7.0
+    assert retry_after(" 0 ", now=0) == 0.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490.0) == 0.0
+    assert retry_after("soon", now=0) is None
+    assert retry_after(None, now=0) is None
+
+
+# -- delivery -----------------------------------------------------------------------------
+
+
+def test_post_delivered_once_with_headers_and_a_valid_signature(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    before = outcomes()
+    attempts_before = sample("smpp_gateway_webhook_attempts_total")
+    latency_before = sample("smpp_gateway_webhook_delivery_latency_seconds_count")
+    row = add_row(store, receiver.url("/cb"), body=b'{"msgid":"m1","status":"DELIVERED"}')
+    d = dispatch()
+    d.wake()
+    (got,) = receiver.wait_for_count(1)
+    wait_for(lambda: settled(store), what="the row marked delivered")
+    d.stop(5.0)
+    assert receiver.count == 1
+    assert got.method == "POST" and got.path == "/cb"
+    assert got.json() == {"msgid": "m1", "status": "DELIVERED"}
+    assert got.header("X-Webhook-Id") == row.id
+    assert got.header("X-Webhook-Attempt") == "1"
+    assert got.header("Content-Type") == "application/json"
+    assert (got.header("User-Agent") or "").startswith("smpp-gateway/")
+    ts = got.header("X-Webhook-Timestamp")
+    assert ts is not None and abs(int(ts) - time.time()) < 30
+    data = signing.payload(got.method, got.target, got.body)
+    assert signing.verify(SECRET, ts, data, got.header("X-Webhook-Signature"), now=time.time())
+    assert outcomes()["delivered"] == before["delivered"] + 1
+    assert outcomes()["retry"] == before["retry"]
+    assert sample("smpp_gateway_webhook_attempts_total") == attempts_before + 1
+    assert sample("smpp_gateway_webhook_delivery_latency_seconds_count") == latency_before + 1
+    assert store.list_dead() == []
+
+
+def test_get_signs_the_request_target_and_sends_no_body(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    url = receiver.url("/dlr?msgid=m%202&status=DELIVERED&receiver=4179")
+    row = add_row(store, url, method="GET", body=None)
+    post = add_row(
+        store,
+        receiver.url("/form"),
+        body=b"a=1&b=x+y",
+        content_type="application/x-www-form-urlencoded",
+    )
+    dispatch()
+    requests = {r.webhook_id: r for r in receiver.wait_for_count(2)}
+    get, form = requests[row.id], requests[post.id]
+    assert get.method == "GET" and get.body == b""
+    assert get.query == {"msgid": "m 2", "status": "DELIVERED", "receiver": "4179"}
+    assert get.header("Content-Type") is None
+    assert get.target == "/dlr?msgid=m%202&status=DELIVERED&receiver=4179"
+    assert signing.verify(
+        SECRET,
+        get.header("X-Webhook-Timestamp"),
+        signing.payload("GET", get.target, None),
+        get.header("X-Webhook-Signature"),
+        now=time.time(),
+    )
+    assert form.method == "POST" and form.form() == {"a": "1", "b": "x y"}
+    assert form.header("Content-Type") == "application/x-www-form-urlencoded"
+
+
+def test_no_secret_no_signature_headers(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    add_row(store, receiver.url())
+    dispatch(secret="")
+    (got,) = receiver.wait_for_count(1)
+    assert got.header("X-Webhook-Signature") is None
+    assert got.header("X-Webhook-Timestamp") is None
+    assert got.header("X-Webhook-Id")
+
+
+def test_server_error_is_retried_then_delivered(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    before = outcomes()
+    receiver.set_status([500, 503, 200])
+    row = add_row(store, receiver.url())
+    dispatch()
+    requests = receiver.wait_for_count(3)
+    wait_for(lambda: settled(store), what="delivered")
+    assert [r.status for r in requests] == [500, 503, 200]
+    assert {r.webhook_id for r in requests} == {row.id}
+    assert [r.header("X-Webhook-Attempt") for r in requests] == ["1", "2", "3"]
+    assert outcomes()["retry"] == before["retry"] + 2
+    assert outcomes()["delivered"] == before["delivered"] + 1
+    assert store.list_dead() == []
+
+
+def test_client_error_is_dead_at_once_then_replayed(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    dead_before = sample("smpp_gateway_webhook_dead_letters_total")
+    receiver.set_status(404)
+    row = add_row(store, receiver.url("/missing"))
+    dispatch()
+    receiver.wait_for_count(1)
+    dead = wait_for(lambda: store.list_dead(), what="a dead letter")
+    assert [d.row.id for d in dead] == [row.id]
+    assert dead[0].attempts == 1 and dead[0].state == "dead"
+    assert "404" in (dead[0].last_error or "")
+    assert sample("smpp_gateway_webhook_dead_letters_total") == dead_before + 1
+    assert receiver.count == 1  # not retried
+
+    receiver.set_status(200)
+    assert store.replay_dead([row.id]) == 1
+    requests = receiver.wait_for_count(2)
+    assert requests[1].webhook_id == row.id and requests[1].status == 200
+    assert requests[1].header("X-Webhook-Attempt") == "1"  # attempts reset by the replay
+    wait_for(lambda: settled(store), what="delivered after the replay")
+    assert store.list_dead() == []
+
+
+def test_connections_are_kept_alive(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    for n in range(5):
+        add_row(store, receiver.url(f"/cb/{n}"))
+    dispatch(concurrency=1)
+    requests = receiver.wait_for_count(5)
+    assert len({r.client_port for r in requests}) == 1  # one connection, five requests
+
+
+def test_unusable_url_is_dead_at_once(store: Store, dispatch: Callable[..., Dispatcher]) -> None:
+    row = add_row(store, "ftp://127.0.0.1/cb?x=1")
+    dispatch()
+    (dead,) = wait_for(lambda: store.list_dead(), what="a dead letter")
+    assert dead.row.id == row.id and dead.attempts == 1
+    assert "unusable URL" in (dead.last_error or "")
+
+
+def test_receiver_down_then_up_gets_every_webhook_exactly_once(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    early = [add_row(store, receiver.url(f"/early/{n}")) for n in range(5)]
+    d = dispatch(concurrency=4, retry_min_delay=0.05, retry_max_delay=0.3)
+    receiver.wait_for_count(len(early))  # the pool now holds kept-alive connections
+    wait_for(lambda: settled(store), what="the early ones recorded")
+    receiver.down()  # cuts those connections too
+    rows = [add_row(store, receiver.url(f"/cb/{n}")) for n in range(30)]
+    retries_before = outcomes()["retry"]
+    d.wake()
+    # every row has failed at least once against the closed port
+    wait_for(lambda: outcomes()["retry"] >= retries_before + len(rows), what="refused tries")
+    assert receiver.count == len(early)
+    receiver.up()
+    wait_for(lambda: settled(store), timeout=15, what="all delivered")
+    ids = receiver.ids()
+    assert sorted(ids) == sorted(r.id for r in early + rows)  # all present, none twice
+    assert store.list_dead() == []
+    later = receiver.requests[len(early) :]
+    assert all(int(r.header("X-Webhook-Attempt") or 0) >= 2 for r in later)
+
+
+def test_max_age_turns_retries_into_a_dead_letter(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    receiver.set_status(503)
+    young = add_row(store, receiver.url("/young"))
+    old = add_row(store, receiver.url("/old"), created_at=time.time() - 100)
+    refused = add_row(store, f"http://127.0.0.1:{free_port()}/closed", created_at=time.time() - 100)
+    dispatch(max_age=1.0, retry_min_delay=0.1, retry_max_delay=0.2)
+    dead = wait_for(
+        lambda: len(store.list_dead()) == 3 and store.list_dead(),
+        timeout=10,
+        what="three dead letters",
+    )
+    by_id = {d.row.id: d for d in dead}
+    assert by_id[old.id].attempts == 1  # already too old at its first failure
+    assert by_id[young.id].attempts > 1  # retried until max_age
+    assert "HTTP 503" in (by_id[young.id].last_error or "")
+    assert "max_age" in (by_id[young.id].last_error or "")
+    assert by_id[refused.id].attempts == 1
+    assert "refused" in (by_id[refused.id].last_error or "").lower()
+
+
+def test_slow_receiver_does_not_hold_up_another(
+    store: Store, dispatch: Callable[..., Dispatcher]
+) -> None:
+    with WebhookReceiver(delay=2.0) as slow, WebhookReceiver() as fast:
+        add_row(store, slow.url("/slow"), created_at=time.time() - 1)
+        add_row(store, slow.url("/slow"), created_at=time.time() - 1)
+        fast_rows = [add_row(store, fast.url("/fast")) for _ in range(10)]
+        started = time.monotonic()
+        dispatch(concurrency=4)
+        wait_for(
+            lambda: fast.count == len(fast_rows),
+            timeout=1.5,
+            what="the fast receiver served while the slow one sleeps",
+        )
+        assert time.monotonic() - started < 2.0
+        assert slow.count == 2 and all(r.status is None for r in slow.requests)
+        slow.wait_for_count(2, timeout=5)
+        wait_for(lambda: settled(store), what="all delivered")
+
+
+def test_retry_after_is_honoured(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    receiver.set_status([(429, {"Retry-After": "1"}), 200])
+    add_row(store, receiver.url("/limited"))
+    dispatch(retry_min_delay=0.01, retry_max_delay=5.0)
+    first, second = receiver.wait_for_count(2, timeout=5)
+    gap = second.at - first.at
+    assert 0.9 <= gap < 3.0, gap  # without Retry-After it would have been 0.005-0.01 s
+    wait_for(lambda: settled(store), what="delivered")
+
+
+def test_retry_after_is_capped_by_retry_max_delay(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    receiver.set_status([(503, {"Retry-After": "3600"}), 200])
+    add_row(store, receiver.url("/capped"))
+    dispatch(retry_min_delay=0.01, retry_max_delay=0.3)
+    first, second = receiver.wait_for_count(2, timeout=5)
+    assert 0.25 <= second.at - first.at < 2.0
+    wait_for(lambda: settled(store), what="delivered")
+
+
+def test_stop_ends_every_thread_and_logs_no_secret_or_query(
+    store: Store, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="gateway.webhooks")
+    receiver.set_status([500, 410])
+    add_row(store, receiver.url("/cb?token=private-value"), method="GET", body=None)
+    settings = DispatcherSettings(
+        concurrency=3,
+        timeout=2.0,
+        retry_min_delay=0.05,
+        retry_max_delay=0.1,
+        secret=SECRET,
+        poll_interval=0.05,
+    )
+    d = Dispatcher(store, settings)
+    d.start()
+    names = {t.name for t in threading.enumerate()}
+    assert {"webhook-claimer", "webhook-worker-1", "webhook-worker-3"} <= names
+    wait_for(lambda: store.list_dead(), what="dead after 410")
+    d.stop(5.0)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("webhook-")]
+    text = caplog.text
+    assert "dead letter" in text and "/cb" in text
+    assert SECRET not in text and "private-value" not in text
+    assert SECRET not in repr(settings)
