@@ -89,6 +89,8 @@ class SQLiteStore:
                 if mode.lower() != "wal":
                     raise StoreError(f"{self.path}: cannot use WAL (journal_mode={mode})")
                 apply_migrations(conn, clock=self._clock)
+                # One daemon owns an SQLite file: leases held by a crashed run are void.
+                conn.execute("UPDATE webhook_outbox SET lease_until = NULL WHERE state = 'pending'")
             finally:
                 conn.close()
         except (OSError, sqlite3.Error) as exc:
