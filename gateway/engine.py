@@ -176,10 +176,12 @@ class Engine:
         """SessionHandler: the next segments to submit, skipping finished messages."""
         if self._stopping.is_set():
             return []
-        tickets = [t for t in self._ready.take(limit, timeout) if not t.progress.done]
-        if len(self._ready) < self.settings.ready_low_water:
+        taken = self._ready.take(limit, timeout)
+        # Ask the feeder for more only after consuming some: waking it on an empty queue
+        # would make feeder and sessions ping-pong (a busy loop) while there is no work.
+        if taken and len(self._ready) < self.settings.ready_low_water:
             self._wake.set()
-        return tickets
+        return [t for t in taken if not t.progress.done]
 
     # -- outcomes --------------------------------------------------------------------
 

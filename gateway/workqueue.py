@@ -28,9 +28,12 @@ class ReadyQueue(Generic[T]):
         return len(self._items)
 
     def put_many(self, items: Iterable[T]) -> None:
+        """Append items; waiters wake only when something was added (no idle ping-pong)."""
         with self._cond:
+            before = len(self._items)
             self._items.extend(items)
-            self._cond.notify_all()
+            if len(self._items) > before:
+                self._cond.notify_all()
 
     def put_front(self, item: T) -> None:
         with self._cond:

@@ -188,6 +188,27 @@ def test_post_body_template(dlr_sim, start_gateway, receiver):
     assert request.header("Content-Type") == "application/json"
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_per_message_url_template(dlr_sim, start_gateway, receiver, method):
+    gateway = start(start_gateway, dlr_sim, receiver, method=method, notify_statuses=["DELIVERED"])
+    template = receiver.url("/t") + "?id=<msgid>&st=$status$&to=~receiver~&ref=<reference>"
+    sent = gateway.send(
+        **{"from": "Shop", "to": "41791234567", "text": "a", "reference": "a&b=c"},
+        callback=template,
+    )
+    request = wait_for(lambda: next((r for r in receiver.requests if r.path == "/t"), None))
+    assert request.method == method
+    assert request.query == {
+        "id": sent["id"],
+        "st": "DELIVERED",
+        "to": "41791234567",
+        "ref": "a&b=c",
+    }
+    if method == "POST":  # no body template: the parameters as JSON
+        body = json.loads(request.body)
+        assert body["msgid"] == sent["id"] and body["status"] == "DELIVERED"
+
+
 def test_receiver_down_then_up_gets_every_callback_exactly_once(dlr_sim, start_gateway, receiver):
     gateway = start(start_gateway, dlr_sim, receiver, notify_statuses=["DELIVERED"])
     receiver.down()
