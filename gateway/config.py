@@ -92,6 +92,8 @@ SETTINGS: tuple[Setting, ...] = (
       "gunicorn worker timeout: a worker silent this long is killed and restarted."),
     S("http", "graceful_timeout", Duration, 30.0,
       "Time the worker gets after SIGTERM to finish requests, drain and unbind."),
+    S("http", "max_message_parts", int, 10,
+      "Most SMS parts one message may need; a longer text is answered 400.", min=1, max=255),
     S("http", "bulk_max_receivers", int, 10_000,
       "Most receivers one POST /smsbulk may name; more is answered 400.", min=1, max=1_000_000),
     S("http", "idempotency_window", Duration, 86_400.0,
@@ -204,6 +206,11 @@ SETTINGS: tuple[Setting, ...] = (
       "Time to wait for the missing parts of an inbound message before posting what came."),
     # [log]
     S("log", "level", str, "info", "Log level.", choices=("debug", "info", "warning", "error")),
+    S("log", "format", str, "json",
+      "json: one JSON object per line (for journald and shippers); text: readable lines.",
+      choices=("json", "text")),
+    S("log", "access_log", bool, True,
+      "Log every HTTP request (method, path without query, status, duration)."),
     S("log", "pdu_debug", bool, False,
       "Log every SMPP PDU at debug level (noisy; for troubleshooting)."),
 )

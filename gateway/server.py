@@ -133,6 +133,8 @@ class GatewayApplication(BaseApplication):
             "keepalive": 75,
             "proc_name": "smpp-gateway",
             "errorlog": "-",
+            "accesslog": "-" if self.gateway_config.log.access_log else None,
+            "logger_class": logs.GunicornLogger,
             "loglevel": self.gateway_config.log.level,
             "worker_exit": self._worker_exit,
             "post_worker_init": self._post_worker_init,
@@ -145,7 +147,7 @@ class GatewayApplication(BaseApplication):
             raise SystemExit("smpp-gateway runs exactly one worker; scale out with more daemons")
 
     def load(self) -> Any:
-        logs.configure(self.gateway_config.log.level)
+        logs.configure(self.gateway_config.log.level, self.gateway_config.log.format)
         log.info("starting worker", extra={})
         log.info("config %s", config_summary(self.gateway_config))
         self.runtime = build_runtime(self.gateway_config)
@@ -169,6 +171,6 @@ class GatewayApplication(BaseApplication):
 
 
 def run(cfg: Config) -> int:
-    logs.configure(cfg.log.level)
+    logs.configure(cfg.log.level, cfg.log.format)
     GatewayApplication(cfg).run()
     return 0

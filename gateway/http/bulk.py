@@ -29,6 +29,7 @@ def send() -> Response:
     now_ns = svc.clock_ns()
     try:
         params = request_parameters(request)
+        svc.unknown_fields.note(g.api_key_id, params)
         to = receivers(params.get("to"), svc.config.http.bulk_max_receivers)
         result = compose_bulk(
             params,

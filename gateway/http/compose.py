@@ -96,6 +96,11 @@ def compose(
         gsm_charset=smpp.gsm_charset,
         concat_ref=message_id.int & 0xFF,
     )
+    max_parts = config.http.max_message_parts
+    if len(encoded.payloads) > max_parts:
+        raise BadParameter(
+            "text", f"needs {len(encoded.payloads)} SMS parts; at most {max_parts} are allowed"
+        )
     validity_minutes = validity or smpp.default_validity_minutes
     submit = SubmitParams(
         source_addr=sender.addr,

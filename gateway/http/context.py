@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.config import Config
+from gateway.http.unknown_fields import UnknownFieldLog
 from gateway.store import Store
 
 
@@ -19,3 +20,4 @@ class Services:
     smpp_ready: Callable[[], bool]
     clock_ns: Callable[[], int] = time.time_ns
     new_id: Callable[[], uuid.UUID] = field(default=uuid.uuid4)
+    unknown_fields: UnknownFieldLog = field(default_factory=UnknownFieldLog)

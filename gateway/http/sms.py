@@ -32,6 +32,7 @@ def send() -> Response:
         params = request_parameters(request)
     except BadRequest as exc:
         return error(str(exc), 400)
+    svc.unknown_fields.note(g.api_key_id, params)
     to_given = params.get("to")
     base: dict[str, Any] = {"timestamp": timestamp(now_ns)}
     if isinstance(to_given, str | int):
