@@ -1,23 +1,53 @@
-"""`smpp-gateway`: run, smsc-sim, check-config, webhooks."""
+"""`smpp-gateway`: run, status, migrate, smsc-sim, check-config, webhooks."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from typing import Any
 
 
-def _run(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace) -> Any | None:
+    """The config named by --config, or None after printing every problem."""
     from gateway.config import ConfigError, load_config
-    from gateway.server import run
 
     try:
-        cfg = load_config(args.config, os.environ)
+        return load_config(args.config, os.environ)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gateway.server import run
+
+    cfg = _load(args)
+    return 2 if cfg is None else run(cfg)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from gateway.status import show_status
+
+    cfg = _load(args)
+    return 2 if cfg is None else show_status(cfg, timeout=args.timeout)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Apply missing store migrations (SQLite file or PostgreSQL database) and exit."""
+    from gateway.store import StoreError, migrate
+
+    cfg = _load(args)
+    if cfg is None:
         return 2
-    return run(cfg)
+    try:
+        applied = migrate(cfg.store.url or cfg.store.path)
+    except StoreError as exc:
+        print(f"migrate: {exc}", file=sys.stderr)
+        return 1
+    print(f"applied migrations {applied}" if applied else "schema is up to date")
+    return 0
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -27,14 +57,10 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _webhooks(args: argparse.Namespace) -> int:
-    from gateway.config import ConfigError, load_config
     from gateway.webhooks import admin
 
-    try:
-        cfg = load_config(args.config, os.environ)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    cfg = _load(args)
+    if cfg is None:
         return 2
     if args.webhooks_command == "list-dead":
         return admin.list_dead(cfg.store.path, limit=args.limit)
@@ -64,6 +90,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="TOML config file (default: $SMPP_GATEWAY_CONFIG)",
     )
     run.set_defaults(func=_run)
+
+    status = commands.add_parser(
+        "status", help="show sessions, queue and outbox of the running daemon (exit 1: not ready)"
+    )
+    status.add_argument(
+        "--config",
+        "-c",
+        default=os.environ.get("SMPP_GATEWAY_CONFIG"),
+        help="TOML config file (default: $SMPP_GATEWAY_CONFIG)",
+    )
+    status.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
+    status.set_defaults(func=_status)
+
+    migrate = commands.add_parser("migrate", help="apply missing store migrations and exit")
+    migrate.add_argument(
+        "--config",
+        "-c",
+        default=os.environ.get("SMPP_GATEWAY_CONFIG"),
+        help="TOML config file (default: $SMPP_GATEWAY_CONFIG)",
+    )
+    migrate.set_defaults(func=_migrate)
 
     check = commands.add_parser("check-config", help="report every problem of a config file")
     check.add_argument("file")

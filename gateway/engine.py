@@ -39,6 +39,8 @@ class EngineSettings:
     idle_poll: float = 1.0  # how often the feeder looks at the store without a wake-up
     mo_reassembly_timeout: float = 60.0
     maintenance_interval: float = 1.0
+    retention: float = 0.0  # seconds; 0 keeps everything
+    retention_batch: int = 500
 
 
 @dataclass(eq=False)
@@ -108,6 +110,7 @@ class Engine:
         for name, target in (
             ("engine-feeder", self._feed_loop),
             ("engine-retry", self._retry_loop),
+            ("engine-maintenance", self._maintenance_loop),
         ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -135,6 +138,14 @@ class Engine:
 
     def ready(self) -> bool:
         return self.pool.bound_count(transmitting_only=True) > 0
+
+    def status(self) -> dict[str, Any]:
+        """What `GET /status` shows of the engine: sessions and in-memory queues."""
+        return {
+            "sessions": self.pool.snapshot(),
+            "ready_queue": len(self._ready),
+            "retry_scheduled": len(self._retries),
+        }
 
     # -- feeding ---------------------------------------------------------------------
 
@@ -249,8 +260,18 @@ class Engine:
                 if expired:
                     metrics.REASSEMBLY_TIMEOUTS.inc(expired)
                 metrics.RECEIPTS_UNMATCHED_NOW.set(self.store.unmatched_receipts())
+                self._purge()
             except Exception:
                 log.exception("maintenance pass failed")
+
+    def _purge(self) -> None:
+        """Retention: one small batch per pass, so no pass holds locks for long."""
+        if self.settings.retention <= 0:
+            return
+        before = self._clock() - self.settings.retention
+        purged = self.store.purge(before, self.settings.retention_batch)
+        metrics.STORE_PURGED.labels("message").inc(purged.messages)
+        metrics.STORE_PURGED.labels("webhook").inc(purged.webhooks)
 
     def _complete(self, progress: _Progress) -> None:
         if not self._mark_done(progress):

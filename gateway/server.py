@@ -71,11 +71,15 @@ def store_hooks(cfg: Config) -> StoreHooks:
 def build_runtime(cfg: Config) -> Runtime:
     """Assemble store, engine and app from the config; the one place parts meet."""
     store = open_store(
-        cfg.store.path,
+        cfg.store.url or cfg.store.path,
         commit_max_batch=cfg.store.commit_max_batch,
         commit_max_delay=cfg.store.commit_max_delay,
         on_commit=metrics.observe_commit,
         hooks=store_hooks(cfg),
+        pool_size=cfg.store.pool_size,
+        lease=cfg.store.claim_lease,
+        migrate_on_start=cfg.store.migrate_on_start,
+        on_event=metrics.observe_store_event,
     )
     dispatcher = Dispatcher(store, DispatcherSettings.from_config(cfg))
     s = cfg.smpp
@@ -104,11 +108,16 @@ def build_runtime(cfg: Config) -> Runtime:
             retry_max_delay=s.retry_max_delay,
             stop_grace=s.stop_grace,
             mo_reassembly_timeout=cfg.webhooks.mo_reassembly_timeout,
+            retention=cfg.store.retention,
+            retention_batch=cfg.store.retention_batch,
         ),
         make_pool=lambda handler: SessionPool(binds, handler),
         deliver_handler=DeliverIntake(store, gsm_charset=s.gsm_charset, on_stored=dispatcher.wake),
     )
-    app = create_app(Services(cfg, store, engine.notify_new_work, engine.ready))
+    store.on_new_work(engine.notify_new_work)  # accepts on other daemons (PostgreSQL)
+    app = create_app(
+        Services(cfg, store, engine.notify_new_work, engine.ready, engine_status=engine.status)
+    )
     return Runtime(store, engine, dispatcher, app)
 
 

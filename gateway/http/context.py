@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.config import Config
 from gateway.http.unknown_fields import UnknownFieldLog
@@ -20,4 +21,5 @@ class Services:
     smpp_ready: Callable[[], bool]
     clock_ns: Callable[[], int] = time.time_ns
     new_id: Callable[[], uuid.UUID] = field(default=uuid.uuid4)
+    engine_status: Callable[[], dict[str, Any]] = dict
     unknown_fields: UnknownFieldLog = field(default_factory=UnknownFieldLog)

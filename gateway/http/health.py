@@ -1,4 +1,4 @@
-"""Liveness, readiness and the metrics scrape."""
+"""Liveness, readiness, the operator's status view and the metrics scrape."""
 
 from __future__ import annotations
 
@@ -23,6 +23,21 @@ def readyz() -> Response:
     ready = all(checks.values())
     return json_response(
         {"status": "ready" if ready else "not ready", **checks}, 200 if ready else 503
+    )
+
+
+@blueprint.route("/status", endpoint="status")
+def status() -> Response:
+    """Sessions, queue and outbox at a glance (API key required: it names the SMSC binds)."""
+    svc = current_app.extensions["gateway"]
+    return json_response(
+        {
+            "ready": svc.store.writable() and svc.smpp_ready(),
+            **svc.engine_status(),
+            "queue_depth": svc.store.pending_count(),
+            "outbox_depth": svc.store.outbox_depth(),
+            "messages_by_state": svc.store.count_by_state(),
+        }
     )
 
 

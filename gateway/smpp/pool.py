@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from typing import Any
 
 from gateway.smpp.session import SessionHandler, SessionSettings, SmppSession
 
@@ -52,3 +53,7 @@ class SessionPool:
 
     def inflight_count(self) -> int:
         return sum(s.inflight_count() for s in self.sessions)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Each session's bind state for `GET /status`: plain values, safe to serialise."""
+        return [session.snapshot() for session in self.sessions]

@@ -171,6 +171,16 @@ class SmppSession:
         conn = self._conn
         return len(conn.inflight) if conn is not None else 0
 
+    def snapshot(self) -> dict[str, Any]:
+        age = self._last_pdu_age()
+        return {
+            "name": self.settings.name,
+            "bind": self.settings.bind_kind,
+            "bound": self.bound,
+            "inflight": self.inflight_count(),
+            "last_pdu_age_seconds": None if age != age else round(age, 3),  # NaN: never bound
+        }
+
     # -- connection loop -------------------------------------------------------------
 
     def _run(self) -> None:
