@@ -49,18 +49,38 @@ def callback_url(params: Mapping[str, Any], allowed_hosts: tuple[str, ...]) -> s
     if not url:
         return None
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
         raise BadParameter("callback", "must be an absolute http(s) URL")
+    if not allowed_hosts:
+        raise BadParameter(
+            "callback", "per-message callbacks are disabled (webhooks.allowed_callback_hosts)"
+        )
     host = parts.hostname.lower()
-    if not any(_host_matches(host, allowed.lower()) for allowed in allowed_hosts):
-        raise BadParameter("callback", f"host {host!r} is not on the allowed callback host list")
+    if not any(host_allowed(host, port, entry) for entry in allowed_hosts):
+        raise BadParameter("callback", f"{host}:{port} is not on the allowed callback host list")
     return url
 
 
-def _host_matches(host: str, allowed: str) -> bool:
-    if allowed.startswith("*."):
-        return host.endswith(allowed[1:])
-    return host == allowed
+def host_allowed(host: str, port: int, entry: str) -> bool:
+    """`entry` is host, host:port, [v6]:port or *.domain (any subdomain, not the domain)."""
+    entry = entry.strip().lower()
+    name, _, entry_port = entry.rpartition(":") if _has_port(entry) else (entry, "", "")
+    if entry_port and int(entry_port) != port:
+        return False
+    name = name.strip("[]")
+    if name.startswith("*."):
+        return host.endswith(name[1:])
+    return host == name
+
+
+def _has_port(entry: str) -> bool:
+    """Whether an allow-list entry ends in :port (a bare IPv6 address has colons too)."""
+    head, sep, tail = entry.rpartition(":")
+    return bool(sep) and tail.isdigit() and (entry.count(":") == 1 or head.endswith("]"))
 
 
 def compose(

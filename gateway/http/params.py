@@ -12,6 +12,8 @@ from typing import Any
 
 from flask import Request
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
 
 class BadRequest(ValueError):
     """The request as a whole cannot be read (malformed JSON, wrong body type)."""
@@ -26,6 +28,9 @@ class BadParameter(ValueError):
 def request_parameters(request: Request) -> dict[str, Any]:
     """Query-string parameters overlaid by the JSON body's fields."""
     merged: dict[str, Any] = dict(request.args.items())
+    if request.mimetype in FORM_TYPES:  # older clients post HTML-form bodies
+        merged.update(request.form.items())
+        return merged
     raw = request.get_data(cache=True)
     if raw.strip():
         try:
@@ -35,8 +40,6 @@ def request_parameters(request: Request) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise BadRequest("the JSON body must be an object")
         merged.update(body)
-    elif request.form:
-        merged.update(request.form.items())
     return merged
 
 

@@ -242,9 +242,18 @@ class Smsc:
             self.stats.mo_sent += 1
 
     def mo(self, request: dict[str, Any]) -> dict[str, int]:
-        """Inject a mobile-originated message; all parts go to the same bind."""
+        """Inject a mobile-originated message; all parts go to the same bind.
+
+        `skip_parts` (1-based part numbers) are never sent: a part lost in the network,
+        for testing the receiver's reassembly timeout.
+        """
         self._mo_ref = self._mo_ref % 0xFFFF + 1
-        bodies = mo_bodies(request, self._mo_ref)
+        skipped = {int(n) for n in request.get("skip_parts", ())}
+        bodies = [
+            body
+            for number, body in enumerate(mo_bodies(request, self._mo_ref), start=1)
+            if number not in skipped
+        ]
         system_id = str(request.get("system_id", self.cfg.system_id))
         conn = self._pick_receiver(system_id)
         for body in bodies:

@@ -142,6 +142,7 @@ class SmppSession:
 
     def start(self) -> None:
         metrics.SESSION_LAST_PDU_AGE.labels(self.settings.name).set_function(self._last_pdu_age)
+        metrics.SESSION_INFLIGHT.labels(self.settings.name).set_function(self.inflight_count)
         self._thread = threading.Thread(
             target=self._run, name=f"smpp-{self.settings.name}", daemon=True
         )

@@ -2,7 +2,8 @@
 
 Callback parameters are the provider's: msgid, sendtime, status, receiver, mcc, mnc,
 cost, errorcode, sendtimestamp, reference. Inbound posts carry the 2-way parameters
-coding, sender, content, receiver, msgid. The URL may hold `<name>`, `$name$` or
+coding, sender, content, receiver, msgid, plus `incomplete=true` when the reassembly
+timeout posted a concatenated message with parts missing. The URL may hold `<name>`, `$name$` or
 `~name~` placeholders (values URL-encoded); without any, GET appends the parameters as a
 query string. POST sends the body template filled (values JSON-escaped) or, without a
 template, the parameters as JSON (or form-encoded when configured).
@@ -104,6 +105,8 @@ def build_inbound(
         "receiver": message.receiver,
         "msgid": message.id,
     }
+    if not message.complete:  # parts were missing when reassembly timed out
+        params["incomplete"] = "true"
     return _row(
         new_id(),
         "inbound",

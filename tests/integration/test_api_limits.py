@@ -77,3 +77,12 @@ def test_log_lines_are_json_and_the_access_log_leaves_out_query_and_text(sim, st
     entries = [json.loads(line) for line in gateway.log().splitlines()]  # every line is JSON
     assert all({"ts", "level", "logger", "event"} <= set(entry) for entry in entries)
     assert "confidential" not in gateway.log() and "41791234567" not in gateway.log()
+
+
+def test_a_form_encoded_body_sends_like_json(limited, sim):
+    form = b"from=Shop&to=41791234567&text=hello+form"
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = limited.request("POST", "/sms", raw=form, headers=headers)
+    assert response.status == 200 and response.json()["responseCode"] == 0
+    assert response.json()["textLength"] == len("hello form")
+    sim.wait_for(lambda s: s["submit_sm"] == 1)

@@ -274,3 +274,21 @@ def test_inbound_two_part_ucs2_message_arrives_as_one_webhook(sim, start_gateway
         )
     )
     assert gateway.get("/metrics").status == 200
+
+
+def test_inbound_with_a_lost_part_is_posted_flagged_after_the_timeout(sim, start_gateway, receiver):
+    start_gateway(
+        sim.port,
+        webhooks={
+            "inbound_url": receiver.url("/mo"),
+            "method": "POST",
+            "mo_reassembly_timeout": 0.5,
+        },
+    )
+    text = "".join(f"{i:03d} " for i in range(60))  # 240 GSM characters: two parts
+    sent = sim.mo(source="41790000001", destination="41790000002", text=text, skip_parts=[2])
+    assert sent["sent"] == 1
+    request = wait_for(lambda: next((r for r in receiver.requests if r.path == "/mo"), None))
+    body = json.loads(request.body)
+    assert body["incomplete"] == "true"
+    assert body["content"] == text[:153]

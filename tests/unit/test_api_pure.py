@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from gateway.config import build_config
 from gateway.countries import ALPHA3, UNKNOWN, country_of
 from gateway.http.bulk_compose import compose_bulk, receivers
+from gateway.http.compose import callback_url
 from gateway.http.formats import to_xml
 from gateway.http.idempotency import request_hash
 from gateway.http.params import BadParameter
@@ -228,3 +229,35 @@ def test_token_bucket_allows_a_burst_then_the_rate_per_key() -> None:
     assert buckets.take("b") == 0.0  # another key has its own bucket
     now[0] = 0.5
     assert buckets.take("a") == 0.0 and buckets.take("a") > 0
+
+
+@pytest.mark.parametrize(
+    ("url", "entries", "allowed"),
+    [
+        ("http://127.0.0.1:9000/cb", ("127.0.0.1",), True),
+        ("http://127.0.0.1:9000/cb", ("127.0.0.1:9000",), True),
+        ("http://127.0.0.1:9001/cb", ("127.0.0.1:9000",), False),
+        ("https://hooks.example.com/cb", ("hooks.example.com:443",), True),
+        ("http://hooks.example.com/cb", ("hooks.example.com:443",), False),
+        ("https://a.example.org/cb", ("*.example.org",), True),
+        ("https://example.org/cb", ("*.example.org",), False),
+        ("https://evil-example.org/cb", ("*.example.org",), False),
+        ("http://[::1]:8000/cb", ("[::1]:8000",), True),
+        ("http://[::1]:8000/cb", ("::1",), True),
+        ("http://169.254.169.254/latest", ("127.0.0.1", "localhost"), False),
+        ("http://127.0.0.1/cb", (), False),
+    ],
+)
+def test_callback_allow_list(url: str, entries: tuple[str, ...], allowed: bool) -> None:
+    if allowed:
+        assert callback_url({"callback": url}, entries) == url
+    else:
+        with pytest.raises(BadParameter) as refused:
+            callback_url({"callback": url}, entries)
+        assert refused.value.name == "callback"
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/x", "/relative", "http://127.0.0.1:99999/x"])
+def test_callback_must_be_an_absolute_http_url(url: str) -> None:
+    with pytest.raises(BadParameter, match="absolute"):
+        callback_url({"callback": url}, ("127.0.0.1",))
