@@ -43,5 +43,13 @@ fmt: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Benchmark (bench/README.md): full run ~6-8 min on 2 cores, results in bench/results/.
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
+
+# A few seconds, every scenario once with tiny counts (also part of `make test`).
+bench-smoke: install
+	$(PY) -m bench --smoke $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -50,8 +50,15 @@ class Response:
 class GatewayProcess:
     """One daemon with its own config file, SQLite store and port."""
 
-    def __init__(self, workdir: Path, smpp_port: int, **overrides: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        smpp_port: int,
+        extra_env: dict[str, str] | None = None,
+        **overrides: dict[str, Any],
+    ) -> None:
         self.workdir = workdir
+        self.extra_env = dict(extra_env or {})  # e.g. another SMSC's password (bench)
         self.port = free_port()
         self.db_path = workdir / "gateway.db"
         sections: dict[str, dict[str, Any]] = {
@@ -69,6 +76,9 @@ class GatewayProcess:
             },
             "store": {"path": str(self.db_path)},
             "log": {"level": "info"},
+            # the default allow-list is empty (per-message callbacks refused); tests call back
+            # to a local receiver
+            "webhooks": {"allowed_callback_hosts": ["127.0.0.1"]},
         }
         for section, values in overrides.items():
             sections.setdefault(section, {}).update(values)
@@ -85,6 +95,7 @@ class GatewayProcess:
             **os.environ,
             "SMPP_GATEWAY_HTTP_API_KEYS": API_KEY,
             "SMPP_GATEWAY_SMPP_PASSWORD": "password",
+            **self.extra_env,
         }
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(

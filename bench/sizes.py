@@ -1,0 +1,53 @@
+"""How big each scenario is: the full bench and the few-second smoke mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Counts and bounds; every wait in the harness derives its deadline from these."""
+
+    ceiling_count: int = 200_000  # submit_sm of the raw client
+    single_count: int = 20_000  # POST /sms at 32 clients
+    single1_count: int = 2_000  # POST /sms at 1 client
+    calibration_count: int = 20_000  # requests against the do-nothing server
+    bulk_calls: int = 20  # POST /smsbulk calls of `per_call` receivers
+    receipt_calls: int = 20
+    per_call: int = 1_000
+    backlog_count: int = 100_000  # messages queued while the simulator holds responses
+    outage: float = 2.0  # seconds the simulator stays down in the recovery scenario
+    min_rate: float = 200.0  # slowest rate (msg/s) a wait allows for before giving up
+
+    def deadline(self, messages: int) -> float:
+        """Seconds a wait for `messages` may take before the run is declared failed."""
+        return 30.0 + messages / self.min_rate
+
+
+FULL = Sizes()
+SMOKE = Sizes(
+    ceiling_count=5_000,
+    single_count=300,
+    single1_count=50,
+    calibration_count=500,
+    bulk_calls=2,
+    receipt_calls=1,
+    per_call=500,
+    backlog_count=1_000,
+    outage=0.3,
+)
+
+
+def scaled(sizes: Sizes, factor: float) -> Sizes:
+    """All message counts times `factor` (at least one call each); bounds unchanged."""
+    return replace(
+        sizes,
+        ceiling_count=max(1000, int(sizes.ceiling_count * factor)),
+        single_count=max(32, int(sizes.single_count * factor)),
+        single1_count=max(10, int(sizes.single1_count * factor)),
+        calibration_count=max(100, int(sizes.calibration_count * factor)),
+        bulk_calls=max(1, int(sizes.bulk_calls * factor)),
+        receipt_calls=max(1, int(sizes.receipt_calls * factor)),
+        backlog_count=max(sizes.per_call, int(sizes.backlog_count * factor)),
+    )
