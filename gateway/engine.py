@@ -26,7 +26,7 @@ from gateway.workqueue import ReadyQueue, RetrySchedule
 
 log = logging.getLogger("gateway.engine")
 
-DeliverHandler = Callable[[Any, bytes, str], "int | Future[int]"]
+DeliverHandler = Callable[[bytes, str], "int | Future[int]"]
 
 
 @dataclass(frozen=True)
@@ -304,9 +304,9 @@ class Engine:
 
     # -- sessions --------------------------------------------------------------------
 
-    def on_deliver(self, pdu: Any, raw: bytes, session: str) -> int:
+    def on_deliver(self, raw: bytes, session: str) -> int | Future[int]:
         """SessionHandler: a deliver_sm/data_sm arrived; its return is the resp status."""
-        return self._deliver_handler(pdu, raw, session)
+        return self._deliver_handler(raw, session)
 
     def on_session_state(self, session: str, bound: bool, reason: str) -> None:
         metrics.SESSION_BOUND.labels(session).set(1 if bound else 0)

@@ -42,7 +42,7 @@ class DeliverIntake:
         self._on_stored = on_stored
         self._clock = clock
 
-    def __call__(self, _parsed: Any, raw: bytes, session: str) -> int | Future[int]:
+    def __call__(self, raw: bytes, session: str) -> int | Future[int]:
         try:
             deliver = receipts.parse_deliver_pdu(raw)
             kind, future = self._route(deliver, session)

@@ -205,6 +205,9 @@ class WebhookReceiver:
 def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body leave in two writes; without TCP_NODELAY, Nagle plus the
+        # sender's delayed ACK held each kept-alive answer ~40 ms
+        disable_nagle_algorithm = True
 
         def setup(self) -> None:
             super().setup()

@@ -8,6 +8,7 @@ and a caller reading only the top level both see it.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -97,16 +98,19 @@ def compose_bulk(
 ) -> BulkResult:
     """Validate and encode one message per receiver; BadParameter for the whole request."""
     result = BulkResult()
+    encode = functools.lru_cache(maxsize=1)(sms.encode_message)  # one text, encoded once
+    concat_ref = new_id().int & 0xFF  # one reference for the batch: receivers differ
     for receiver in to:
-        message_id = new_id()
         try:
             composed = compose(
                 params,
                 config,
                 api_key_id=api_key_id,
-                message_id=message_id,
+                message_id=new_id(),
                 created_at=created_at,
                 receiver=receiver,
+                concat_ref=concat_ref,
+                encode=encode,
             )
         except sms.SmsError as exc:
             if exc.code not in RECEIVER_CODES:

@@ -7,7 +7,7 @@ parameters the table does not cover raise `BadParameter`. Nothing here does I/O.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,8 +91,14 @@ def compose(
     message_id: uuid.UUID,
     created_at: float,
     receiver: str | None = None,
+    concat_ref: int | None = None,
+    encode: Callable[..., sms.EncodedMessage] = sms.encode_message,
 ) -> Composed:
-    """Validate and encode one send. `receiver` overrides params['to'] (bulk sends)."""
+    """Validate and encode one send.
+
+    Bulk sends pass `receiver` (instead of params['to']), one `concat_ref` for the whole
+    batch and a memoised `encode`, so a text is encoded once, not once per receiver.
+    """
     smpp = config.smpp
     type_ = sms.parse_type(optional_str(params, "type", 16))
     sender = sms.sender_address(
@@ -108,13 +114,13 @@ def compose(
     text = optional_str(params, "text", 40_000)
     validity = optional_int(params, "validity", 1, MAX_VALIDITY_MINUTES)
     pid = optional_int(params, "pid", 0, 255) or 0
-    encoded = sms.encode_message(
+    encoded = encode(
         text or "",
         type_,
         udh_hex=optional_str(params, "udh", 280) or None,
         flash=optional_bool(params, "flash"),
         gsm_charset=smpp.gsm_charset,
-        concat_ref=message_id.int & 0xFF,
+        concat_ref=message_id.int & 0xFF if concat_ref is None else concat_ref,
     )
     max_parts = config.http.max_message_parts
     if len(encoded.payloads) > max_parts:

@@ -80,7 +80,7 @@ class SessionHandler(Protocol):
         self, ticket: Any, status: int, smsc_message_id: str | None, session: str
     ) -> None: ...
 
-    def on_deliver(self, pdu: Any, raw: bytes, session: str) -> int | Future[int]: ...
+    def on_deliver(self, raw: bytes, session: str) -> int | Future[int]: ...
 
     def on_session_state(self, session: str, bound: bool, reason: str) -> None: ...
 
@@ -365,10 +365,7 @@ class SmppSession:
             return
         message_id = None
         if header.status == 0:
-            try:
-                message_id = pdus.text(pdus.parse(data).message_id) or None
-            except Exception:  # a response we cannot read is still a response
-                message_id = data[16:].split(b"\x00", 1)[0].decode("latin-1") or None
+            message_id = pdus.submit_sm_resp_message_id(data)
         elif header.status == ESME_RTHROTTLED:
             conn.paused_until = self._clock() + self.settings.throttle_pause
         self.handler.on_submit_response(ticket, header.status, message_id, self.settings.name)
@@ -394,12 +391,7 @@ class SmppSession:
         reading while the write commits; the resp goes out from the committing thread.
         """
         try:
-            parsed = pdus.parse(data)
-        except Exception as exc:
-            log.debug("session %s: smpplib cannot parse a deliver: %s", self.settings.name, exc)
-            parsed = None
-        try:
-            status = self.handler.on_deliver(parsed, data, self.settings.name)
+            status = self.handler.on_deliver(data, self.settings.name)
         except Exception:
             log.exception("session %s: deliver handler failed", self.settings.name)
             status = ESME_RSYSERR
