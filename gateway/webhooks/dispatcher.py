@@ -1,8 +1,9 @@
 """The webhook outbox dispatcher: delivers outbox rows over keep-alive HTTP, with retries.
 
 Threads: one claimer (`webhook-claimer`) and `concurrency` workers (`webhook-worker-N`).
-The claimer leases due rows from the store (`claim_outbox`, which counts the attempt), at
-most as many as there are idle workers, and hands them over through a bounded queue. It
+The claimer leases due rows from the store (`claim_outbox`, which counts the attempt), up
+to PREFETCH batches per worker so one claim (one store round trip) feeds many deliveries,
+and hands them over through a bounded queue. It
 claims when woken (`wake()`, called after new outbox rows commit, and by every worker that
 finishes) and otherwise every `poll_interval`. Workers are independent: a slow receiver
 holds only the workers that are talking to it, and the intake never waits for any of this.
@@ -53,23 +54,25 @@ from gateway.webhooks.attempt import Attempt, host_of, network_error, safe_url, 
 log = logging.getLogger("gateway.webhooks")
 
 DEPTH_REFRESH = 1.0  # seconds between outbox depth gauge refreshes
+PREFETCH = 4  # rows leased per worker: in flight plus waiting in the hand-off queue
 STORE_ERROR_PAUSE = 1.0  # seconds the claimer waits after a failed claim
 
 
 @dataclass(frozen=True)
 class DispatcherSettings:
-    concurrency: int = 8
+    concurrency: int = 32
     timeout: float = 10.0
     retry_min_delay: float = 1.0
     retry_max_delay: float = 600.0
     max_age: float = 172800.0
     secret: str = field(default="", repr=False)
-    lease: float | None = None  # None: max(timeout * 3, 30)
+    lease: float | None = None  # None: max(timeout * (PREFETCH + 2), 30)
     poll_interval: float = 0.1
 
     def __post_init__(self) -> None:
         if self.lease is None:
-            object.__setattr__(self, "lease", max(self.timeout * 3, 30.0))
+            # a row may wait behind PREFETCH - 1 others on its worker: the lease outlasts that
+            object.__setattr__(self, "lease", max(self.timeout * (PREFETCH + 2), 30.0))
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if min(self.timeout, self.poll_interval, self.lease or 0) <= 0:
@@ -109,7 +112,8 @@ class Dispatcher:
             retries=False,
             timeout=urllib3.Timeout(total=settings.timeout),
         )
-        self._handoff: queue.Queue[OutboxItem] = queue.Queue(maxsize=settings.concurrency)
+        self._capacity = settings.concurrency * PREFETCH
+        self._handoff: queue.Queue[OutboxItem] = queue.Queue(maxsize=self._capacity)
         self._assigned = 0  # items handed over and not yet finished
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -180,9 +184,9 @@ class Dispatcher:
             self._wake.clear()
 
     def _claim_once(self) -> bool:
-        """Claim for the idle workers; True when as many came as were asked for."""
+        """Claim to refill the hand-off queue; True when as many came as were asked for."""
         with self._lock:
-            free = self.settings.concurrency - self._assigned
+            free = self._capacity - self._assigned
         if free <= 0:
             return False
         items = self.store.claim_outbox(free, self.settings.lease)
@@ -193,7 +197,7 @@ class Dispatcher:
     def _hand_over(self, item: OutboxItem) -> None:
         with self._lock:
             self._assigned += 1
-        try:  # never blocks: at most `concurrency` items are assigned at once
+        try:  # never blocks: at most `_capacity` items are assigned at once
             self._handoff.put(item, timeout=1.0)
         except queue.Full:
             with self._lock:
@@ -242,7 +246,9 @@ class Dispatcher:
             finally:
                 with self._lock:
                     self._assigned -= 1
-                self._wake.set()
+                    room = self._capacity - self._assigned
+                if room >= self.settings.concurrency:  # claim in batches, not one by one
+                    self._wake.set()
 
     def _deliver(self, item: OutboxItem) -> None:
         row = item.row
