@@ -36,13 +36,13 @@ def _status(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     """Apply missing store migrations (SQLite file or PostgreSQL database) and exit."""
-    from gateway.store import StoreError, migrate
+    from gateway.store import StoreError, migrate_store
 
     cfg = _load(args)
     if cfg is None:
         return 2
     try:
-        applied = migrate(cfg.store.url or cfg.store.path)
+        applied = migrate_store(cfg.store.url or cfg.store.path)
     except StoreError as exc:
         print(f"migrate: {exc}", file=sys.stderr)
         return 1

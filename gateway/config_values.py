@@ -53,6 +53,10 @@ def listen(value: str) -> str | None:
     return None
 
 
+def optional_listen(value: str) -> str | None:
+    return listen(value) if value else None
+
+
 def non_empty(value: Any) -> str | None:
     return None if value else "must not be empty"
 
@@ -83,6 +87,19 @@ _TOML_KINDS = {str: "a string", bool: "a boolean", int: "an integer", float: "a 
 _BOOLS = {"true": True, "yes": True, "on": True, "1": True,
           "false": False, "no": False, "off": False, "0": False}  # fmt: skip
 _UNITS = (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
+
+
+def store_url(value: str) -> str | None:
+    """Empty (SQLite at store.path), sqlite:///path, or a postgresql:// URL."""
+    if not value:
+        return None
+    from gateway.store.location import parse_location
+
+    try:
+        parse_location(value)
+    except ValueError as exc:
+        return f"{exc}; expected sqlite:///path or postgresql://user@host/db"
+    return None
 
 
 def shown(s: Setting, value: Any) -> str:

@@ -139,6 +139,49 @@ def observe_commit(operations: int, seconds: float) -> None:
     STORE_COMMIT_SECONDS.observe(seconds)
 
 
+# -- Store: sharing work between daemons (PostgreSQL), retention ----------------------------
+STORE_CLAIMS = Counter(
+    "smpp_gateway_store_claims_total",
+    "Messages this daemon claimed for submission.",
+    registry=REGISTRY,
+)
+STORE_LEASE_EXPIRIES = Counter(
+    "smpp_gateway_store_lease_expiries_total",
+    "Claims taken over from another daemon whose lease had passed (it died or stalled).",
+    ["kind"],
+    registry=REGISTRY,
+)
+RECEIPTS_CROSS_DAEMON = Counter(
+    "smpp_gateway_receipts_cross_daemon_total",
+    "Receipts that arrived on this daemon's bind for a message another daemon claimed.",
+    registry=REGISTRY,
+)
+STORE_PURGED = Counter(
+    "smpp_gateway_store_purged_total",
+    "Rows deleted by retention: finished messages and delivered webhooks.",
+    ["kind"],
+    registry=REGISTRY,
+)
+for _kind in ("message", "webhook"):
+    STORE_LEASE_EXPIRIES.labels(_kind)
+    STORE_PURGED.labels(_kind)
+del _kind
+
+_STORE_EVENTS = {
+    "claimed": STORE_CLAIMS,
+    "lease_expired_message": STORE_LEASE_EXPIRIES.labels("message"),
+    "lease_expired_webhook": STORE_LEASE_EXPIRIES.labels("webhook"),
+    "cross_daemon_receipt": RECEIPTS_CROSS_DAEMON,
+}
+
+
+def observe_store_event(name: str, count: int) -> None:
+    """Store hook (PostgreSQL backend): claims, lease expiries, cross-daemon receipts."""
+    counter = _STORE_EVENTS.get(name)
+    if counter is not None:
+        counter.inc(count)
+
+
 # -- API extras ---------------------------------------------------------------------------
 CONVERSIONS = Counter(
     "smpp_gateway_conversions_total",

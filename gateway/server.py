@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from prometheus_client import start_http_server
 
 from gateway import arbiter, logs, metrics, systemd
 from gateway.config import Config, config_summary
+from gateway.config_values import parse_listen
 from gateway.engine import Engine, EngineSettings
 from gateway.http import create_app
 from gateway.http.context import Services
@@ -35,13 +37,23 @@ class Runtime:
     engine: Engine
     dispatcher: Dispatcher
     app: Any
+    metrics_listen: str = ""
+    _metrics_server: Any = None
 
     def start(self) -> None:
         self.dispatcher.start()
         self.engine.start()
+        if self.metrics_listen:
+            host, port = parse_listen(self.metrics_listen)
+            self._metrics_server, _ = start_http_server(
+                port, addr=host.strip("[]"), registry=metrics.REGISTRY
+            )
+            log.info("metrics listener on %s", self.metrics_listen)
 
     def stop(self) -> None:
         try:
+            if self._metrics_server is not None:
+                self._metrics_server.shutdown()
             self.engine.stop()
             self.dispatcher.stop(timeout=5.0)
         finally:
@@ -80,6 +92,7 @@ def build_runtime(cfg: Config) -> Runtime:
         lease=cfg.store.claim_lease,
         migrate_on_start=cfg.store.migrate_on_start,
         on_event=metrics.observe_store_event,
+        writers=cfg.store.writers,
     )
     dispatcher = Dispatcher(store, DispatcherSettings.from_config(cfg))
     s = cfg.smpp
@@ -118,7 +131,7 @@ def build_runtime(cfg: Config) -> Runtime:
     app = create_app(
         Services(cfg, store, engine.notify_new_work, engine.ready, engine_status=engine.status)
     )
-    return Runtime(store, engine, dispatcher, app)
+    return Runtime(store, engine, dispatcher, app, cfg.http.metrics_listen)
 
 
 class GatewayApplication(BaseApplication):

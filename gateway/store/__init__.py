@@ -6,9 +6,17 @@ import time
 from collections.abc import Callable
 
 from gateway.store.base import Store, StoreError
+from gateway.store.location import Location, parse_location
 from gateway.store.sqlite_receipts import StoreHooks
 
-__all__ = ["Store", "StoreError", "StoreHooks", "open_store"]
+__all__ = ["Location", "Store", "StoreError", "StoreHooks", "migrate_store", "open_store"]
+
+
+def _where(path: str) -> Location:
+    try:
+        return parse_location(path)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from exc
 
 
 def open_store(
@@ -21,22 +29,48 @@ def open_store(
     queue_size: int = 100_000,
     clock: Callable[[], float] = time.time,
     hooks: StoreHooks | None = None,
+    pool_size: int = 4,
+    lease: float = 30.0,
+    migrate_on_start: bool = True,
+    on_event: Callable[[str, int], None] | None = None,
+    writers: int = 1,
 ) -> Store:
     """Open (creating and migrating) the store at `path` and start its writer thread.
 
+    `path` is an SQLite file path, `sqlite:///path`, or a `postgresql://` URL.
     `on_commit(operations, seconds)` is called after each group commit (for metrics).
     `synchronous` is SQLite's setting for the write connection: FULL (the default) makes
     every commit survive power loss, which "stored before responseCode 0" requires.
     `hooks` turn state changes and inbound messages into webhook outbox rows inside the
     same transaction (see sqlite_receipts.StoreHooks).
-    Raises StoreError when the file cannot be opened or migrated.
+    PostgreSQL only: `pool_size` read connections, claim `lease` seconds,
+    `migrate_on_start` (False: refuse to start on an old schema), `on_event(name,
+    count)` for claims, lease expiries and cross-daemon receipts (metrics), and
+    `writers`, the write connections (postgres_writers.py).
+    Raises StoreError when the store cannot be opened or migrated.
     """
-    if path.startswith(("postgres://", "postgresql://")):
-        raise StoreError("the PostgreSQL backend is not available yet")
+    where = _where(path)
+    if where.kind == "postgresql":
+        from gateway.store.postgres import PostgresStore
+
+        return PostgresStore(
+            where.target,
+            commit_max_batch=commit_max_batch,
+            commit_max_delay=commit_max_delay,
+            on_commit=on_commit,
+            queue_size=queue_size,
+            clock=clock,
+            hooks=hooks,
+            pool_size=pool_size,
+            lease=lease,
+            migrate=migrate_on_start,
+            on_event=on_event,
+            writers=writers,
+        ).open()
     from gateway.store.sqlite import SQLiteStore
 
     store = SQLiteStore(
-        path,
+        where.target,
         commit_max_batch=commit_max_batch,
         commit_max_delay=commit_max_delay,
         on_commit=on_commit,
@@ -46,3 +80,26 @@ def open_store(
         hooks=hooks,
     )
     return store.open()
+
+
+def migrate_store(path: str) -> list[int]:
+    """Apply missing migrations (the `smpp-gateway migrate` command); returns versions."""
+    where = _where(path)
+    if where.kind == "postgresql":
+        from gateway.store.postgres_migrate import migrate as migrate_postgres
+
+        return migrate_postgres(where.target)
+    import sqlite3
+    from pathlib import Path
+
+    from gateway.store.migrate import apply_migrations
+
+    Path(where.target).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(where.target, isolation_level=None, timeout=5.0)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        return apply_migrations(conn)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot migrate {where.target}: {exc}") from exc
+    finally:
+        conn.close()

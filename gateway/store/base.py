@@ -1,6 +1,6 @@
 """The Store interface: what the engine and the HTTP layer may ask of durable storage.
 
-Written as a Protocol so a backend (SQLite now, PostgreSQL later) or a test fake only has
+Written as a Protocol so a backend (SQLite, PostgreSQL) or a test fake only has
 to have these methods; nothing outside `store/` knows SQL or which backend it talks to.
 Writes go through one writer thread per store, so the methods say whether they wait for
 the commit (synchronous) or only enqueue (asynchronous).
@@ -8,7 +8,7 @@ the commit (synchronous) or only enqueue (asynchronous).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -50,6 +50,9 @@ class Store(Protocol):
         """Move up to `limit` accepted messages, oldest first, to `submitting`.
 
         One write transaction; increments attempts and records a `submitting` event.
+        PostgreSQL: rows other daemons hold are skipped, the claim carries this daemon's
+        owner id and a lease it renews, and `submitting` messages whose lease has passed
+        (their daemon died) are claimed again.
         Each message carries only the segments without a successful submit_sm_resp,
         by seq (an empty tuple when all were sent before a restart).
         """
@@ -78,7 +81,8 @@ class Store(Protocol):
     def requeue_claimed(self) -> int:
         """At the start of a single daemon: every `submitting` message goes back to
         `accepted` (event detail "requeued"). Returns how many: these were in flight at
-        the last stop and may be sent twice. Synchronous."""
+        the last stop and may be sent twice. Synchronous. PostgreSQL returns 0 and moves
+        nothing: other daemons' claims are live; a dead daemon's expire by lease."""
         ...
 
     def release(self, message_ids: Sequence[str]) -> None:
@@ -109,6 +113,18 @@ class Store(Protocol):
         """Cheap readiness probe: the writer runs and its last commit succeeded. After a
         failed commit, it tries one trivial write (bounded to 1 s) so it can recover while
         no traffic arrives."""
+        ...
+
+    def purge(self, before: float, limit: int = 500) -> Any:
+        """Retention: delete up to `limit` finished messages (with their segments, events
+        and receipts) created before `before`, and up to `limit` delivered webhooks
+        finished before it. One short transaction; returns retention.Purged counts, so
+        the caller repeats while a count equals `limit`."""
+        ...
+
+    def on_new_work(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when another daemon accepts messages (PostgreSQL: LISTEN);
+        a no-op where one daemon owns the store."""
         ...
 
     def close(self, timeout: float = 10.0) -> None:

@@ -32,6 +32,7 @@ from gateway.model import (
     State,
 )
 from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
+from gateway.store import retention
 from gateway.store import sqlite_api as api
 from gateway.store import sqlite_ops as ops
 from gateway.store import sqlite_receipts as rx
@@ -183,6 +184,15 @@ class SQLiteStore:
         except StoreError:
             return False
         return self._writer.healthy
+
+    def purge(self, before: float, limit: int = 500) -> retention.Purged:
+        """One retention batch (see retention.py)."""
+        op = partial(retention.purge, before=before, limit=limit, skip_locked=False)
+        return self._writer.call(op, label="purge", timeout=30.0)
+
+    def on_new_work(self, callback: Callable[[], None]) -> None:
+        """Nothing to subscribe to: one daemon owns the file, and its HTTP layer wakes its
+        engine directly after an accept."""
 
     # -- receipts, inbound, outbox ----------------------------------------------------
 

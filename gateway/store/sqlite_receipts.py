@@ -65,9 +65,10 @@ def transition(
     error_code: int | None = None,
 ) -> bool:
     """Move a message to `new` if allowed; record the event and queue its callback."""
-    row = conn.execute(
-        "SELECT state, receiver, reference, callback, notify_statuses, cost FROM messages"
-        " WHERE id = ?",
+    row = conn.execute(  # one round trip on PostgreSQL: the first submit time comes along
+        "SELECT state, receiver, reference, callback, notify_statuses, cost,"
+        " (SELECT MIN(submitted_at) FROM segments WHERE message_id = messages.id"
+        " AND command_status = 0) FROM messages WHERE id = ?",
         (message_id,),
     ).fetchone()
     if row is None:
@@ -82,10 +83,6 @@ def transition(
         (new.value, at, error, smpp_status, error_code, done_at, message_id),
     )
     conn.execute(_EVENT, (message_id, at, new.value, detail if detail is not None else error))
-    submitted_at = conn.execute(
-        "SELECT MIN(submitted_at) FROM segments WHERE message_id = ? AND command_status = 0",
-        (message_id,),
-    ).fetchone()[0]
     change = StateChange(
         message_id=message_id,
         state=new,
@@ -94,7 +91,7 @@ def transition(
         reference=row[2],
         callback=row[3],
         notify_statuses=tuple(s for s in row[4].split(",") if s),
-        submitted_at=submitted_at,
+        submitted_at=row[6],
         error_code=error_code,
         cost=row[5],
     )
@@ -147,9 +144,9 @@ def _match_waiting_receipts(
 
 def record_receipt(conn: sqlite3.Connection, hooks: StoreHooks, r: ReceiptRecord) -> bool:
     """Keep the receipt; match it to its segment now if the segment's id is known."""
-    cur = conn.execute(
+    cur = conn.execute(  # RETURNING, not lastrowid: the PostgreSQL adapter has no lastrowid
         "INSERT INTO receipts (received_at, session, smsc_message_id, id_key, stat, state,"
-        " error_code, done_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " error_code, done_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             r.received_at,
             r.session,
@@ -161,10 +158,11 @@ def record_receipt(conn: sqlite3.Connection, hooks: StoreHooks, r: ReceiptRecord
             r.done_date,
         ),
     )
+    receipt_id = cur.fetchone()[0]
     segment = _find_segment(conn, r.id_keys)
     if segment is None:
         return False
-    apply_receipt(conn, hooks, cur.lastrowid, *segment, r.state, r.error_code, r.received_at)
+    apply_receipt(conn, hooks, receipt_id, *segment, r.state, r.error_code, r.received_at)
     return True
 
 

@@ -55,6 +55,7 @@ class Writer:
         begin: str | None = "BEGIN IMMEDIATE",
         on_commit: OnCommit | None = None,
         poll: float = 0.25,
+        prelude: Callable[[Any, list[Op]], None] | None = None,
     ) -> None:
         self._connect = connect
         self._max_batch = max(1, max_batch)
@@ -62,6 +63,9 @@ class Writer:
         self._begin_sql = begin
         self._on_commit = on_commit
         self._poll = poll
+        # Runs first in every transaction with the batch's operations: PostgreSQL takes
+        # the batch's advisory locks there, in one sorted order (postgres_locks.py).
+        self._prelude = prelude
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._started = threading.Event()
@@ -220,6 +224,8 @@ class Writer:
             self._transaction_failed(conn, batch, "begin", exc)
             return
         try:
+            if self._prelude is not None:
+                self._prelude(conn, [item.fn for item in batch])
             results = [item.fn(conn) for item in batch]
         except Exception as exc:
             self._rollback(conn)

@@ -65,7 +65,7 @@ def test_unknown_fields_are_ignored_and_logged_once_per_key(limited, sim):
 
 
 def test_log_lines_are_json_and_the_access_log_leaves_out_query_and_text(sim, start_gateway):
-    gateway = start_gateway(sim.port)
+    gateway = start_gateway(sim.port, log={"access_log": True})
     query = "from=Shop&to=41791234567&text=confidential%20words"
     assert gateway.request("GET", f"/sms?{query}").json()["responseCode"] == 0
     access = wait_for(

@@ -9,13 +9,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.gatewayctl import API_KEY
 from tests.integration.helpers import receivers
 from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
+from tests.waiting import free_port, wait_for
 from tests.webhook_receiver import WebhookReceiver
 
 
@@ -57,11 +58,16 @@ def test_status_shows_sessions_window_queue_and_outbox(sim, start_gateway):
         assert paused["queue_depth"] == 10 and paused["outbox_depth"] == 0
         sim.resume()
         # the receiver is down: every SENT callback waits in the outbox
+        # (each figure is its own read: wait until one answer shows the settled state)
         settled = wait_for(
-            lambda: (s := gateway.get("/status").json())["outbox_depth"] == 10 and s,
-            what="10 callbacks waiting",
+            lambda: (
+                (s := gateway.get("/status").json())["outbox_depth"] == 10
+                and s["queue_depth"] == 0
+                and s
+            ),
+            what="10 callbacks waiting, queue empty",
         )
-        assert settled["queue_depth"] == 0 and settled["messages_by_state"]["sent"] == 10
+        assert settled["messages_by_state"]["sent"] == 10
 
 
 def test_status_command_exits_2_when_nothing_listens(sim, start_gateway):
@@ -154,3 +160,12 @@ def test_sigterm_under_load_exits_0_and_every_accepted_message_is_sent_or_kept(
         # the next start submits what was left
         start_gateway(sim.port, store={"path": str(gateway.db_path)})
         sim.wait_for(lambda s: s["submit_sm"] >= submitted + len(left), timeout=30)
+
+
+def test_separate_metrics_listener_serves_the_scrape_without_a_key(sim, start_gateway):
+    port = free_port()
+    gateway = start_gateway(sim.port, http={"metrics_listen": f"127.0.0.1:{port}"})
+    gateway.send(**{"from": "Shop", "to": "41791234567", "text": "x"})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        scraped = samples(response.read().decode())
+    assert scraped[("smpp_gateway_messages_accepted_total", ())] == 1

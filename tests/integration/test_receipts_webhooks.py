@@ -226,7 +226,8 @@ def test_receiver_down_then_up_gets_every_callback_exactly_once(dlr_sim, start_g
 
 
 def test_kill_9_between_receipt_and_callback_still_delivers(dlr_sim, start_gateway, receiver):
-    gateway = start(start_gateway, dlr_sim, receiver, notify_statuses=["DELIVERED"])
+    # webhooks.timeout 2 s: the outbox lease is max(30 s, a multiple of it); see below
+    gateway = start(start_gateway, dlr_sim, receiver, notify_statuses=["DELIVERED"], timeout=2.0)
     receiver.down()
     ids = [gateway.send(**{"from": "Shop", "to": n, "text": "x"})["id"] for n in receivers(5)]
     wait_for(
@@ -241,9 +242,11 @@ def test_kill_9_between_receipt_and_callback_still_delivers(dlr_sim, start_gatew
         store={"path": str(gateway.db_path)},
         webhooks={"default_callback_url": receiver.url("/cb")},
     )
+    # SQLite voids the dead daemon's outbox leases at open; PostgreSQL (shared by daemons)
+    # waits for a lease the dead daemon held to pass (30 s with this webhooks.timeout).
     wait_for(
         lambda: {c["msgid"] for c in callbacks(receiver) if c["status"] == "DELIVERED"} >= set(ids),
-        timeout=20,
+        timeout=45,
     )
 
 

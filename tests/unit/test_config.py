@@ -65,6 +65,7 @@ def test_declarations_are_unique_and_envs_derived():
     assert {s.key for s in SETTINGS if s.secret} == {
         "http.api_keys",
         "smpp.password",
+        "store.url",  # a PostgreSQL URL may carry a password
         "webhooks.secret",
     }
 
@@ -87,7 +88,7 @@ def test_defaults():
     assert cfg.smpp.window == 10
     assert cfg.smpp.password == ""
     assert cfg.smpp.system_id == "smppclient"
-    assert cfg.webhooks.allowed_callback_hosts == ("127.0.0.1", "localhost")
+    assert cfg.webhooks.allowed_callback_hosts == ()  # per-message callbacks off by default
     assert cfg.log.pdu_debug is False
     assert isinstance(cfg.smpp.response_timeout, float)
     assert cfg.path is None
@@ -322,7 +323,7 @@ def test_secrets_never_shown(tmp_path, caplog):
     assert "secret=<secret>" in repr(cfg.webhooks)
     assert summary["smpp.password"] == summary["http.api_keys"] == "***"
     assert summary["smpp.window"] == 10
-    assert summary["webhooks.allowed_callback_hosts"] == ["127.0.0.1", "localhost"]
+    assert summary["webhooks.allowed_callback_hosts"] == []
     unset = config_summary(build_config({}, KEYS))
     assert unset["smpp.password"] == unset["webhooks.secret"] == "unset"
     assert "password=<unset>" in repr(build_config({}, KEYS))

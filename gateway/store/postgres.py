@@ -1,0 +1,418 @@
+"""The PostgreSQL backend: several daemons on one database, each with its own writer.
+
+Why it looks like the SQLite backend: the same single writer thread with group commit
+(writer.py) and the same portable SQL (through postgres_conn.PgConnection), so the two
+cannot drift. What is different is sharing: claims carry an owner and a lease that a
+background thread renews while the daemon lives (a killed daemon's claims expire and
+another daemon takes them), claims skip rows other daemons hold (SKIP LOCKED), a
+batch takes advisory locks before it runs (postgres_locks.py) so receipts and
+submit_sm_resps recorded on different daemons still meet, and an accept NOTIFYs idle
+daemons. Reads go through a small connection pool and never wait for the writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from functools import partial
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from gateway import receipts as receipt_ids
+from gateway.model import (
+    ClaimedMessage,
+    InboundPart,
+    MessageView,
+    NewMessage,
+    OutboxItem,
+    ReceiptRecord,
+    SegmentResult,
+    State,
+)
+from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
+from gateway.store import postgres_migrate as pgm
+from gateway.store import postgres_ops as pg
+from gateway.store import retention
+from gateway.store import sqlite_api as api
+from gateway.store import sqlite_ops as ops
+from gateway.store import sqlite_receipts as rx
+from gateway.store.base import StoreError
+from gateway.store.location import parse_location
+from gateway.store.postgres_conn import PgConnection
+from gateway.store.postgres_listen import Listener
+from gateway.store.postgres_locks import Locked, prelude
+from gateway.store.postgres_writers import Writers
+from gateway.store.writer import OnCommit, Writer
+
+log = logging.getLogger("gateway.store")
+
+ENQUEUE_TIMEOUT = 2.0
+_NUL = "\x00"
+MAX_BATCH = 128  # bounds the advisory locks one transaction holds (lock table size)
+OnEvent = Callable[[str, int], None]  # ("claimed" | "lease_expired_message" | ..., count)
+
+
+def default_owner() -> str:
+    """Unique per process start: a restarted daemon must not inherit its old claims."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _no_event(_name: str, _count: int) -> None:
+    pass
+
+
+class PostgresStore:
+    """Store on a PostgreSQL database shared by daemons. See base.Store for the contract."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        commit_max_batch: int = 512,
+        commit_max_delay: float = 0.002,
+        on_commit: OnCommit | None = None,
+        queue_size: int = 100_000,
+        clock: Callable[[], float] = time.time,
+        hooks: rx.StoreHooks | None = None,
+        pool_size: int = 4,
+        lease: float = 30.0,
+        owner: str | None = None,
+        migrate: bool = True,
+        on_event: OnEvent | None = None,
+        writers: int = 1,
+    ) -> None:
+        self.url = url
+        self.owner = owner or default_owner()
+        self.lease = lease
+        self._clock = clock
+        self._hooks = hooks or rx.StoreHooks()
+        self._migrate = migrate
+        self._on_event = on_event or _no_event
+        self._writers = Writers(
+            lambda i: Writer(
+                self._connect_writer,
+                name=f"store-writer-{i}",
+                max_batch=min(commit_max_batch, MAX_BATCH),
+                max_delay=commit_max_delay,
+                queue_size=queue_size,
+                on_commit=on_commit,
+                begin=None,  # psycopg opens the transaction implicitly
+                prelude=prelude,
+            ),
+            writers,
+        )
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=max(1, pool_size), open=False, kwargs={"autocommit": True}
+        )
+        self._listener = Listener(url, pg.WORK_CHANNEL)
+        self._stop = threading.Event()
+        self._renewer = threading.Thread(target=self._renew_loop, name="store-lease", daemon=True)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def open(self) -> PostgresStore:
+        """Migrate (or check the schema is current), open the pool, start the threads."""
+        if self._migrate:
+            pgm.migrate(self.url, clock=self._clock)
+        else:
+            missing = pgm.missing(self.url)
+            if missing:
+                raise StoreError(
+                    f"the database lacks migrations {missing}: run `smpp-gateway migrate`"
+                )
+        try:
+            self._pool.open(wait=True, timeout=10.0)
+        except Exception as exc:
+            raise StoreError(f"cannot open the PostgreSQL read pool: {exc}") from exc
+        self._writers.start()
+        self._renewer.start()
+        where = parse_location(self.url).redacted()
+        log.info("store: PostgreSQL %s as %s (claim lease %.0f s)", where, self.owner, self.lease)
+        return self
+
+    def _connect_writer(self) -> PgConnection:
+        def connect() -> Any:
+            return psycopg.connect(self.url, autocommit=False, connect_timeout=5)
+
+        return PgConnection(connect(), connect)
+
+    def close(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop.set()
+        self._listener.stop()
+        self._writers.stop(timeout)
+        if self._renewer.is_alive():
+            self._renewer.join(timeout=2.0)
+        self._pool.close()
+
+    def on_new_work(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when any daemon commits accepted messages (LISTEN/NOTIFY)."""
+        self._listener.subscribe(callback)
+
+    def _renew_loop(self) -> None:
+        """Renew this daemon's claims three times per lease, so one missed renewal (a
+        slow commit) does not let another daemon take a message that is in flight."""
+        while not self._stop.wait(self.lease / 3):
+            try:
+                self._writers.any().submit(
+                    self._renew_op, label="renew leases", wait=False, timeout=ENQUEUE_TIMEOUT
+                )
+            except StoreError as exc:
+                log.warning("could not renew claim leases: %s", exc)
+
+    def _renew_op(self, conn: PgConnection) -> int:
+        return pg.renew(conn, owner=self.owner, until=self._clock() + self.lease)
+
+    # -- writes ----------------------------------------------------------------------
+
+    def accept(self, messages: Sequence[NewMessage], timeout: float = 10.0) -> None:
+        if not messages:
+            return
+        rows = ops.accept_rows(messages, self._clock())
+        label = f"accept {messages[0].id}" + (
+            f" (+{len(messages) - 1})" if len(messages) > 1 else ""
+        )
+        self._writers.any().call(partial(pg.accept, rows), label=label, timeout=timeout)
+
+    def claim(self, limit: int) -> list[ClaimedMessage]:
+        if limit <= 0:
+            return []
+        op = partial(pg.claim, limit=limit, now=self._clock(), owner=self.owner, lease=self.lease)
+        claimed = self._writers.any().call(op, label="claim", timeout=10.0)
+        self._event("claimed", len(claimed.messages))
+        self._event("lease_expired_message", claimed.reclaimed)
+        return claimed.messages
+
+    def record_results(self, results: Sequence[SegmentResult]) -> None:
+        """Per message, on the writer that also marks it sent (so resp comes first)."""
+        by_message: dict[str, list[SegmentResult]] = {}
+        for r in results:
+            by_message.setdefault(r.message_id, []).append(r)
+        for message_id, group in by_message.items():
+            op = self._results_op(group)
+            label = f"record_results {message_id}/{group[0].seq} ({len(group)})"
+            writer = self._writers.for_message(message_id)
+            writer.submit(op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT)
+
+    def _results_op(self, results: list[SegmentResult]) -> Locked:
+        rows = [(r.smsc_message_id, r.command_status, r.at, r.message_id, r.seq) for r in results]
+        keys = {
+            f"k:{k}"
+            for r in results
+            if r.command_status == 0 and r.smsc_message_id
+            for k in receipt_ids.normalize_id(r.smsc_message_id)
+        }
+        return Locked(
+            partial(rx.record_results, rows, hooks=self._hooks),
+            areas=tuple(keys),
+            messages=(results[0].message_id,),
+        )
+
+    def finish(
+        self,
+        message_id: str,
+        state: State,
+        *,
+        error: str | None = None,
+        smpp_status: int | None = None,
+        at: float,
+    ) -> None:
+        def run(conn: PgConnection) -> bool:
+            new = State(state)
+            return rx.transition(
+                conn, self._hooks, message_id, new, at, error=error, smpp_status=smpp_status
+            )
+
+        op = Locked(run, messages=(message_id,))
+        label = f"finish {message_id} {state}"
+        self._writers.for_message(message_id).submit(
+            op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT
+        )
+
+    def requeue_claimed(self) -> int:
+        """Nothing to do: other daemons share the database, so claims are not requeued
+        wholesale at start; a dead daemon's claims come back when their lease passes."""
+        return 0
+
+    def release(self, message_ids: Sequence[str]) -> None:
+        if message_ids:
+            self.flush(30.0)  # results and finishes queued on any writer go first
+            ids = list(message_ids)
+            op = Locked(
+                partial(pg.release, ids=ids, owner=self.owner, now=self._clock()),
+                messages=tuple(ids),
+            )
+            self._writers.any().call(op, label=f"release ({len(ids)})", timeout=30.0)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        self._writers.flush(timeout)
+
+    def writable(self) -> bool:
+        if not self._writers.alive:
+            return False
+        for writer in self._writers.unhealthy():
+            try:  # its last commit failed: a trivial real write tells whether it recovered
+                writer.call(pg.probe, label="probe", timeout=1.0)
+            except StoreError:
+                return False
+        return not self._writers.unhealthy()
+
+    def purge(self, before: float, limit: int = 500) -> retention.Purged:
+        """One retention batch (see retention.py)."""
+        op = partial(retention.purge, before=before, limit=limit, skip_locked=True)
+        return self._writers.any().call(op, label="purge", timeout=30.0)
+
+    # -- receipts, inbound, outbox ----------------------------------------------------
+
+    def record_receipt(self, receipt: ReceiptRecord) -> Future[Any]:
+        cross: list[bool] = []
+
+        def run(conn: PgConnection) -> bool:
+            owners = {conn.key_owners.get(k) for k in receipt.id_keys} - {None}
+            cross[:] = [bool(owners) and self.owner not in owners]
+            return pg.record_receipt(conn, self._hooks, receipt)
+
+        op = Locked(
+            run,
+            areas=tuple(f"k:{k}" for k in receipt.id_keys),
+            receipt_keys=tuple(receipt.id_keys),
+        )
+        future = self._submit_waited(op, f"receipt {receipt.smsc_message_id}")
+
+        def count(done: Future[Any]) -> None:
+            if not done.cancelled() and done.exception() is None and done.result() and any(cross):
+                self._event("cross_daemon_receipt", 1)
+
+        future.add_done_callback(count)
+        return future
+
+    def record_inbound(self, part: InboundPart) -> Future[Any]:
+        op = Locked(partial(rx.record_inbound, hooks=self._hooks, part=part), areas=("inbound",))
+        return self._submit_waited(op, f"inbound from {part.sender}")
+
+    def _submit_waited(self, op: Callable[[Any], Any], label: str) -> Future[Any]:
+        future = self._writers.any().submit(op, label=label, wait=True, timeout=ENQUEUE_TIMEOUT)
+        assert future is not None
+        return future
+
+    def expire_inbound(self, before: float) -> int:
+        expire = partial(rx.expire_inbound, hooks=self._hooks, before=before)
+        op = Locked(expire, areas=("inbound",))
+        return self._writers.any().call(op, label="expire_inbound", timeout=10.0)
+
+    def claim_outbox(self, limit: int, lease: float) -> list[OutboxItem]:
+        op = partial(pg.claim_outbox, limit=limit, now=self._clock(), lease=lease)
+        items, reclaimed = self._writers.any().call(op, label="claim_outbox", timeout=10.0)
+        self._event("lease_expired_webhook", reclaimed)
+        return items
+
+    def outbox_delivered(self, item_id: str, at: float) -> None:
+        self._async(partial(rx.outbox_delivered, item_id=item_id, at=at), f"delivered {item_id}")
+
+    def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
+        op = partial(rx.outbox_retry, item_id=item_id, next_at=next_at, error=error)
+        self._async(op, f"retry {item_id}")
+
+    def outbox_dead(self, item_id: str, error: str, at: float) -> None:
+        self._async(partial(rx.outbox_dead, item_id=item_id, error=error, at=at), f"dead {item_id}")
+
+    def _async(self, op: Callable[[Any], Any], label: str) -> None:
+        self._writers.any().submit(op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT)
+
+    def replay_dead(self, ids: Sequence[str] | None = None) -> int:
+        op = partial(rx.replay, ids=ids, now=self._clock())
+        return self._writers.any().call(op, label="replay", timeout=30.0)
+
+    def list_dead(self, limit: int = 100) -> list[OutboxItem]:
+        return self._read(partial(rx.list_dead, limit=limit))
+
+    def outbox_depth(self) -> int:
+        return self._read(rx.outbox_depth)
+
+    def unmatched_receipts(self) -> int:
+        return self._read(rx.unmatched_count)
+
+    # -- reads -----------------------------------------------------------------------
+
+    def get_message(self, message_id: str) -> MessageView | None:
+        if _NUL in message_id:  # PostgreSQL text cannot hold NUL: no stored id has one
+            return None
+        return self._read(partial(ops.view, message_id=message_id))
+
+    def count_by_state(self) -> dict[str, int]:
+        rows = self._read(lambda c: c.execute(ops.COUNT_BY_STATE).fetchall())
+        counts = {s.value: 0 for s in State}
+        counts.update(dict(rows))
+        return counts
+
+    def pending_count(self) -> int:
+        return self._read(lambda c: c.execute(ops.COUNT_PENDING, ops.PENDING).fetchone()[0])
+
+    def _read(self, fn: Callable[[PgConnection], Any]) -> Any:
+        """Run a read in one snapshot (a REPEATABLE READ transaction) on a pooled connection.
+        A connection the server dropped fails once and leaves the pool, so one retry."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        try:
+            try:
+                return self._read_once(fn)
+            except psycopg.OperationalError:
+                return self._read_once(fn)
+        except (psycopg.Error, OSError, PoolTimeout) as exc:
+            raise StoreError(f"store read failed: {exc}") from exc
+
+    def _read_once(self, fn: Callable[[PgConnection], Any]) -> Any:
+        with self._pool.connection(timeout=10.0) as raw, raw.transaction():
+            raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return fn(PgConnection(raw))
+
+    # -- API extras -------------------------------------------------------------------
+
+    def accept_idempotent(
+        self, messages: Sequence[NewMessage], record: IdempotencyRecord, timeout: float = 10.0
+    ) -> IdempotencyRecord | None:
+        rows = ops.accept_rows(messages, self._clock())
+
+        def run(conn: PgConnection) -> IdempotencyRecord | None:
+            found = api.insert_idempotent(rows, record, conn)
+            if found is None:
+                conn.notify_at_commit(pg.WORK_CHANNEL)
+            return found
+
+        op = Locked(run, areas=(f"i:{record.api_key_id}\x00{record.key}",))
+        label = f"accept {len(messages)} with idempotency key"
+        return self._writers.any().call(op, label=label, timeout=timeout)
+
+    def get_idempotency(self, api_key_id: str, key: str, now: float) -> IdempotencyRecord | None:
+        if _NUL in api_key_id + key:
+            return None
+        return self._read(partial(api.live_record, api_key_id=api_key_id, key=key, now=now))
+
+    def mark_converted(self, message_id: str, api_key_id: str, at: float) -> Conversion:
+        if _NUL in message_id:
+            return Conversion.UNKNOWN
+        op = partial(api.convert, message_id=message_id, api_key_id=api_key_id, at=at)
+        return self._writers.any().call(op, label=f"convert {message_id}", timeout=10.0)
+
+    def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:
+        return self._read(partial(api.usage, start=start, end=end))
+
+    def _event(self, name: str, count: int) -> None:
+        if count:
+            try:
+                self._on_event(name, count)
+            except Exception:
+                log.exception("store on_event hook failed")

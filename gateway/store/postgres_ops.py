@@ -1,0 +1,191 @@
+"""PostgreSQL-only SQL: claims with owner and lease, lease renewal, outbox claims.
+
+Everything else is the portable SQL of sqlite_ops / sqlite_receipts / sqlite_api run
+through postgres_conn.PgConnection. What differs is sharing work between daemons:
+`FOR UPDATE SKIP LOCKED` lets two daemons claim at once without waiting for each other
+or taking the same row, and the owner + lease columns let a live daemon keep its
+claims while a dead daemon's claims become claimable again when their lease passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from gateway import receipts
+from gateway.model import ClaimedMessage, OutboxItem, ReceiptRecord, State, SubmitParams
+from gateway.store import sqlite_ops as ops
+from gateway.store import sqlite_receipts as rx
+
+WORK_CHANNEL = "smpp_gateway_work"  # NOTIFY'd when accepted messages commit
+_SUBMIT = ", ".join(f"m.{f.name}" for f in fields(SubmitParams))
+_EVENT = "INSERT INTO message_events (message_id, at, state, detail) VALUES (%s, %s, %s, %s)"
+
+# Oldest first among accepted messages and submitting ones whose lease has passed.
+# `was` tells a fresh claim from a reclaimed one (a dead daemon's lease expired).
+_CLAIM = f"""
+WITH picked AS (
+    SELECT id, state AS was FROM messages
+    WHERE state = 'accepted' OR (state = 'submitting' AND lease_until < %(now)s)
+    ORDER BY created_at LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE messages m SET state = 'submitting', attempts = m.attempts + 1,
+    state_changed_at = %(now)s, claimed_by = %(owner)s, lease_until = %(until)s
+FROM picked WHERE m.id = picked.id
+RETURNING m.id, m.segment_count, m.expires_at, m.created_at, m.attempts, picked.was, {_SUBMIT}
+"""
+
+# SKIP LOCKED: a row another transaction holds (its receipt, a reclaim) is renewed next time.
+_RENEW = """
+UPDATE messages SET lease_until = %s WHERE id IN (
+    SELECT id FROM messages WHERE state = 'submitting' AND claimed_by = %s
+    FOR UPDATE SKIP LOCKED)
+"""
+
+_CLAIM_OUTBOX = f"""
+WITH picked AS (
+    SELECT id, lease_until AS old_lease FROM webhook_outbox
+    WHERE state = 'pending' AND next_attempt_at <= %(now)s
+      AND (lease_until IS NULL OR lease_until < %(now)s)
+    ORDER BY next_attempt_at LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE webhook_outbox o SET lease_until = %(until)s, attempts = o.attempts + 1
+FROM picked WHERE o.id = picked.id
+RETURNING {", ".join("o." + c.strip() for c in rx._OUTBOX_COLUMNS.split(","))},
+    o.attempts, o.state, o.last_error, picked.old_lease IS NOT NULL, o.next_attempt_at
+"""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    messages: list[ClaimedMessage]
+    reclaimed: int  # of them, taken over from an expired lease
+
+
+def claim(conn: Any, *, limit: int, now: float, owner: str, lease: float) -> Claimed:
+    """Claim up to `limit` messages for `owner` until now + lease."""
+    params = {"now": now, "limit": limit, "owner": owner, "until": now + lease}
+    rows = sorted(conn.execute_native(_CLAIM, params).fetchall(), key=lambda r: r[3])
+    if not rows:
+        return Claimed([], 0)
+    submitting = State.SUBMITTING.value
+    events = [(r[0], now, submitting, _attempt_detail(r[4], r[5])) for r in rows]
+    conn.raw.cursor().executemany(_EVENT, events)
+    unsent = ops._unsent_segments(conn, [r[0] for r in rows])
+    messages = [
+        ClaimedMessage(
+            id=r[0],
+            submit=SubmitParams(*r[6:]),
+            segments=tuple(unsent.get(r[0], ())),
+            segment_count=r[1],
+            expires_at=r[2],
+            created_at=r[3],
+            attempts=r[4],
+        )
+        for r in rows
+    ]
+    return Claimed(messages, sum(1 for r in rows if r[5] != "accepted"))
+
+
+def _attempt_detail(attempt: int, was: str) -> str:
+    return f"attempt {attempt}" + ("" if was == State.ACCEPTED.value else " (lease expired)")
+
+
+def renew(conn: Any, *, owner: str, until: float) -> int:
+    """Extend this daemon's claims still in flight; returns how many."""
+    return conn.execute_native(_RENEW, (until, owner)).rowcount
+
+
+def claim_outbox(
+    conn: Any, *, limit: int, now: float, lease: float
+) -> tuple[list[OutboxItem], int]:
+    """Lease due webhooks no other daemon holds; returns them and how many were reclaimed
+    from an expired lease."""
+    params = {"now": now, "limit": limit, "until": now + lease}
+    rows = sorted(conn.execute_native(_CLAIM_OUTBOX, params).fetchall(), key=lambda r: r[-1])
+    items = rx._items([r[:11] for r in rows])
+    return items, sum(1 for r in rows if r[11])
+
+
+def accept(rows: tuple[list, list, list], conn: Any) -> None:
+    """Insert, and wake idle daemons when this commits (NOTIFY is delivered at commit)."""
+    ops.insert(rows, conn)
+    conn.notify_at_commit(WORK_CHANNEL)
+
+
+def probe(conn: Any) -> None:
+    """A real write: assigning a transaction id makes the commit write a WAL record."""
+    conn.execute_native("SELECT pg_current_xact_id()").fetchone()
+
+
+# A receipt in one round trip: keep it, match it (exact key first, then the hex/decimal
+# readings; newest submit wins), mark its segment, and return the segments' receipt
+# states as they are after this one. The same rules as sqlite_receipts.record_receipt,
+# which needs five statements for it; on PostgreSQL each statement is a round trip.
+_RECEIPT = """
+WITH seg AS (
+    SELECT message_id, seq FROM segments WHERE smsc_id_key = ANY(%(keys)s)
+    ORDER BY (smsc_id_key = %(key)s) DESC, submitted_at DESC NULLS LAST LIMIT 1
+), kept AS (
+    INSERT INTO receipts (received_at, session, smsc_message_id, id_key, stat, state,
+        error_code, done_date, message_id, seq, matched_at)
+    SELECT %(at)s, %(session)s, %(smsc_id)s, %(key)s, %(stat)s, %(state)s, %(err)s,
+        %(done)s, seg.message_id, seg.seq, CASE WHEN seg.seq IS NULL THEN NULL ELSE %(at)s END
+    FROM (SELECT 1) AS one LEFT JOIN seg ON true
+), marked AS (
+    UPDATE segments s SET receipt_state = %(upper)s, receipt_error = %(err)s, receipt_at = %(at)s
+    FROM seg WHERE s.message_id = seg.message_id AND s.seq = seg.seq
+)
+SELECT seg.message_id,
+    array_agg(CASE WHEN s.seq = seg.seq THEN %(upper)s ELSE s.receipt_state END ORDER BY s.seq)
+FROM seg JOIN segments s ON s.message_id = seg.message_id GROUP BY seg.message_id
+"""
+
+
+def record_receipt(conn: Any, hooks: rx.StoreHooks, r: ReceiptRecord) -> bool:
+    """Keep the receipt; apply it to its segment and message now if the segment's id is
+    known (else record_results matches it later). Returns whether it matched."""
+    upper = r.state.value.upper()
+    params = {
+        "keys": list(r.id_keys),
+        "key": r.id_keys[0],
+        "at": r.received_at,
+        "session": r.session,
+        "smsc_id": r.smsc_message_id,
+        "stat": r.stat,
+        "state": r.state.value,
+        "err": r.error_code,
+        "done": r.done_date,
+        "upper": upper,
+    }
+    row = conn.execute_native(_RECEIPT, params).fetchone()
+    if row is None:
+        return False
+    message_id, states = row
+    decided = receipts.message_state(list(states), len(states))
+    if decided is not None:
+        rx.transition(
+            conn,
+            hooks,
+            message_id,
+            State(decided.lower()),
+            r.received_at,
+            detail=f"receipt {upper}",
+            error_code=r.error_code,
+        )
+    return True
+
+
+def release(conn: Any, *, ids: list[str], owner: str, now: float) -> int:
+    """submitting → accepted for this daemon's own claims only: a claim another daemon
+    took over (this one stalled past its lease) is that daemon's to finish."""
+    rows = conn.execute_native(
+        "UPDATE messages SET state = 'accepted', state_changed_at = %s, claimed_by = NULL,"
+        " lease_until = NULL WHERE id = ANY(%s) AND state = 'submitting' AND claimed_by = %s"
+        " RETURNING id",
+        (now, ids, owner),
+    ).fetchall()
+    conn.raw.cursor().executemany(_EVENT, [(r[0], now, "accepted", "released") for r in rows])
+    return len(rows)

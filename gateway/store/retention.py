@@ -1,0 +1,64 @@
+"""Retention: delete finished messages and delivered webhooks older than a cut-off.
+
+Why in small batches: one DELETE of a month of rows would hold its locks (and, on
+SQLite, the only write lock) for seconds, stalling accepts and receipts. Each call
+removes at most `limit` rows of each kind in the caller's transaction, so the
+engine's maintenance loop can run it once a second and stay out of the way. On
+PostgreSQL rows another daemon holds are skipped (SKIP LOCKED), never waited for.
+Portable SQL with `?`, run on sqlite3 or through postgres_conn.PgConnection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.model import FINAL_STATES, State
+
+# Finished: nothing more will happen to it (a final state, or sent and waiting for a
+# receipt longer than any retention age is meant to cover).
+FINISHED = tuple(sorted(s.value for s in (*FINAL_STATES, State.SENT)))
+_CHILDREN = ("receipts", "message_events", "segments", "conversions")
+
+
+@dataclass(frozen=True)
+class Purged:
+    messages: int
+    webhooks: int
+
+
+def purge(conn: Any, *, before: float, limit: int, skip_locked: bool) -> Purged:
+    """One batch of each kind; the caller calls again while a count equals `limit`."""
+    return Purged(
+        _purge_messages(conn, before, limit, skip_locked),
+        _purge_webhooks(conn, before, limit, skip_locked),
+    )
+
+
+def _purge_messages(conn: Any, before: float, limit: int, skip_locked: bool) -> int:
+    marks = ", ".join("?" * len(FINISHED))
+    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
+    ids = [
+        r[0]
+        for r in conn.execute(
+            f"SELECT id FROM messages WHERE state IN ({marks}) AND created_at < ?"
+            f" ORDER BY created_at LIMIT ?{lock}",
+            (*FINISHED, before, limit),
+        ).fetchall()
+    ]
+    if not ids:
+        return 0
+    in_ids = ", ".join("?" * len(ids))
+    for table in _CHILDREN:  # children first: segments reference messages on PostgreSQL
+        conn.execute(f"DELETE FROM {table} WHERE message_id IN ({in_ids})", ids)
+    conn.execute(f"DELETE FROM messages WHERE id IN ({in_ids})", ids)
+    return len(ids)
+
+
+def _purge_webhooks(conn: Any, before: float, limit: int, skip_locked: bool) -> int:
+    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
+    return conn.execute(
+        "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox"
+        f" WHERE state = 'delivered' AND finished_at < ? ORDER BY finished_at LIMIT ?{lock})",
+        (before, limit),
+    ).rowcount
