@@ -63,11 +63,11 @@ def _webhooks(args: argparse.Namespace) -> int:
     if cfg is None:
         return 2
     if args.webhooks_command == "list-dead":
-        return admin.list_dead(cfg.store.path, limit=args.limit)
+        return admin.list_dead(cfg.store.url or cfg.store.path, limit=args.limit)
     if args.all == bool(args.ids):
         print("replay: name dead letter ids, or --all (not both)", file=sys.stderr)
         return 2
-    return admin.replay(cfg.store.path, None if args.all else args.ids)
+    return admin.replay(cfg.store.url or cfg.store.path, None if args.all else args.ids)
 
 
 def _smsc_sim(args: argparse.Namespace) -> int:

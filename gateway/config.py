@@ -183,8 +183,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("store", "claim_lease", Duration, 30.0,
       "PostgreSQL: a claim lasts this long unless renewed; a dead daemon's claims are "
       "taken over after it (messages in flight then may be sent twice).", min=1.0),
-    S("store", "retention", Duration, 2_592_000.0,
-      "Delete finished messages and delivered webhooks older than this (30 days); 0 keeps all.",
+    S("store", "retention", Duration, 7_776_000.0,
+      "Delete finished messages and delivered webhooks older than this (90 days: usage "
+      "reports and conversions see no further back); 0 keeps all.",
       min=0.0),
     S("store", "retention_batch", int, 500,
       "Most rows of each kind one retention pass deletes (once a second, short transactions).",

@@ -52,6 +52,8 @@ def optional_str(params: Mapping[str, Any], name: str, max_length: int = 2048) -
     text = str(value)
     if len(text) > max_length:
         raise BadParameter(name, f"longer than {max_length} characters")
+    if "\x00" in text:  # no store can keep it faithfully (PostgreSQL text refuses it)
+        raise BadParameter(name, "must not contain the NUL character (U+0000)")
     return text
 
 

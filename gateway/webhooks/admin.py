@@ -17,18 +17,25 @@ from urllib.parse import urlsplit
 
 from gateway.model import OutboxItem
 from gateway.store import Store, StoreError, open_store
+from gateway.store.location import parse_location
 from gateway.timefmt import iso_from_seconds
 
 COLUMNS = ("ID", "KIND", "METHOD", "CREATED", "ATTEMPTS", "URL", "LAST ERROR")
 ERROR_WIDTH = 80
 
 
-def _open(path: str, err: TextIO) -> Store | None:
-    if not Path(path).exists():
-        print(f"no store at {path} (see [store] path)", file=err)
+def _open(where: str, err: TextIO) -> Store | None:
+    """The store at `where` (file path or URL); an admin command never creates a new file."""
+    try:
+        location = parse_location(where)
+    except ValueError as exc:
+        print(str(exc), file=err)
+        return None
+    if location.kind == "sqlite" and not Path(location.target).exists():
+        print(f"no store at {location.target} (see [store] path and url)", file=err)
         return None
     try:
-        return open_store(path)
+        return open_store(where)
     except StoreError as exc:
         print(str(exc), file=err)
         return None

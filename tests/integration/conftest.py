@@ -30,16 +30,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres_only: runs on the PostgreSQL backend only")
 
 
-# Tests that read the SQLite file directly, kept here until they carry the marker.
-SQLITE_ONLY_TESTS = {"test_sigterm_under_load_exits_0_and_every_accepted_message_is_sent_or_kept"}
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store_backend" not in metafunc.fixturenames:
         return
     backends: tuple[str, ...] = BACKENDS
     sqlite_only = metafunc.definition.get_closest_marker("sqlite_only")
-    if sqlite_only or metafunc.function.__name__ in SQLITE_ONLY_TESTS:
+    if sqlite_only:
         backends = ("sqlite",)
     elif metafunc.definition.get_closest_marker("postgres_only"):
         backends = ("postgresql",)

@@ -86,3 +86,11 @@ def test_a_form_encoded_body_sends_like_json(limited, sim):
     assert response.status == 200 and response.json()["responseCode"] == 0
     assert response.json()["textLength"] == len("hello form")
     sim.wait_for(lambda s: s["submit_sm"] == 1)
+
+
+@pytest.mark.parametrize("field", ["reference", "text", "from"])
+def test_a_nul_character_is_400_naming_the_field(limited, field):
+    body = {**BASE, "text": "x", "reference": "r", field: "a\x00b"}
+    response = limited.request("POST", "/sms", body)
+    assert response.status == 400 and response.json()["field"] == field
+    assert "U+0000" in response.json()["error"]

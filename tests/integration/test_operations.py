@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.request
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.gatewayctl import API_KEY
@@ -118,6 +119,7 @@ def test_metrics_count_exactly_what_a_scripted_run_did(start_gateway):
     assert sum(losses) == 1
 
 
+@pytest.mark.sqlite_only  # reads the SQLite file after the daemon exits
 def test_sigterm_under_load_exits_0_and_every_accepted_message_is_sent_or_kept(
     start_gateway, tmp_path
 ):

@@ -1,4 +1,4 @@
-"""`smpp-gateway webhooks list-dead` and `replay`, run as real processes on a store file."""
+"""`smpp-gateway webhooks list-dead` and `replay`, run as real processes on each store."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,7 @@ from gateway.model import OutboxRow
 from gateway.store import open_store
 from gateway.store import sqlite_receipts as rx
 from tests.gatewayctl import write_config
+from tests.pgdb import fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +34,27 @@ def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict]]:
+    """(where to open the store, the [store] config naming it) on each backend."""
+    if request.param == "sqlite":
+        (tmp_path / "var").mkdir()
+        yield str(tmp_path / "var" / "gateway.db"), {"path": "var/gateway.db"}
+        return
+    with fresh_database("cli") as url:
+        yield url, {"url": url}
+
+
+def _write(store: Any, op: Any) -> None:
+    writer = store._writers.any() if hasattr(store, "_writers") else store._writer
+    writer.call(op, label="test", timeout=5)
+
+
 @pytest.fixture
-def dead_store(tmp_path: Path) -> tuple[Path, list[str]]:
-    """A store file with three dead letters and one pending webhook; the config naming it."""
-    db = tmp_path / "var" / "gateway.db"
-    store = open_store(str(db))
+def dead_store(tmp_path: Path, store_where: tuple[str, dict]) -> tuple[Path, list[str]]:
+    """A store with three dead letters and one pending webhook; the config naming it."""
+    where, store_config = store_where
+    store = open_store(where)
     now = time.time()
     ids = []
     for n in range(4):
@@ -49,15 +68,13 @@ def dead_store(tmp_path: Path) -> tuple[Path, list[str]]:
             content_type=None,
             body=None,
         )
-        store._writer.call(
-            lambda conn, row=row: rx.insert_outbox(conn, row, now), label="test", timeout=5
-        )
+        _write(store, lambda conn, row=row: rx.insert_outbox(conn, row, now))
         ids.append(row.id)
     for n in range(3):
         store.outbox_dead(ids[n], f"HTTP 404 Not Found: no such hook {n}", now)
     store.flush(5)
     store.close()
-    config = write_config(tmp_path / "gateway.toml", {"store": {"path": "var/gateway.db"}})
+    config = write_config(tmp_path / "gateway.toml", {"store": store_config})
     return config, ids[:3]
 
 
@@ -75,7 +92,9 @@ def test_list_dead_prints_a_table_without_query_strings(dead_store: tuple[Path, 
     assert lines[-1] == "3 dead letters"
 
 
-def test_replay_by_id_then_all(dead_store: tuple[Path, list[str]], tmp_path: Path) -> None:
+def test_replay_by_id_then_all(
+    dead_store: tuple[Path, list[str]], store_where: tuple[str, dict]
+) -> None:
     config, ids = dead_store
     done = cli(config, "replay", ids[1])
     assert done.returncode == 0, done.stderr
@@ -92,7 +111,7 @@ def test_replay_by_id_then_all(dead_store: tuple[Path, list[str]], tmp_path: Pat
     assert done.stdout.strip() == "replayed 2 dead letters"
     assert cli(config, "list-dead").stdout.splitlines()[-1] == "0 dead letters"
 
-    store = open_store(str(tmp_path / "var" / "gateway.db"))
+    store = open_store(store_where[0])
     try:
         assert store.list_dead() == [] and store.outbox_depth() == 4
     finally:
