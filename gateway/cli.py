@@ -76,6 +76,15 @@ def _smsc_sim(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        "-c",
+        default=os.environ.get("SMPP_GATEWAY_CONFIG"),
+        help="TOML config file (default: $SMPP_GATEWAY_CONFIG)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gateway.simulator.cli import add_arguments
 
@@ -83,33 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the gateway daemon (gunicorn, one worker)")
-    run.add_argument(
-        "--config",
-        "-c",
-        default=os.environ.get("SMPP_GATEWAY_CONFIG"),
-        help="TOML config file (default: $SMPP_GATEWAY_CONFIG)",
-    )
+    _add_config_argument(run)
     run.set_defaults(func=_run)
 
     status = commands.add_parser(
         "status", help="show sessions, queue and outbox of the running daemon (exit 1: not ready)"
     )
-    status.add_argument(
-        "--config",
-        "-c",
-        default=os.environ.get("SMPP_GATEWAY_CONFIG"),
-        help="TOML config file (default: $SMPP_GATEWAY_CONFIG)",
-    )
+    _add_config_argument(status)
     status.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
     status.set_defaults(func=_status)
 
     migrate = commands.add_parser("migrate", help="apply missing store migrations and exit")
-    migrate.add_argument(
-        "--config",
-        "-c",
-        default=os.environ.get("SMPP_GATEWAY_CONFIG"),
-        help="TOML config file (default: $SMPP_GATEWAY_CONFIG)",
-    )
+    _add_config_argument(migrate)
     migrate.set_defaults(func=_migrate)
 
     check = commands.add_parser("check-config", help="report every problem of a config file")
@@ -124,12 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("ids", nargs="*", metavar="ID", help="outbox ids (see list-dead)")
     again.add_argument("--all", action="store_true", help="every dead letter")
     for sub in (dead, again):
-        sub.add_argument(
-            "--config",
-            "-c",
-            default=os.environ.get("SMPP_GATEWAY_CONFIG"),
-            help="TOML config file (default: $SMPP_GATEWAY_CONFIG)",
-        )
+        _add_config_argument(sub)
         sub.set_defaults(func=_webhooks)
 
     sim = commands.add_parser("smsc-sim", help="run the bundled SMSC simulator")

@@ -1,8 +1,10 @@
-"""Building and parsing PDUs: smpplib is the codec, this module is the only door to it.
+"""Building PDUs: the only door to smpplib in the daemon.
 
-Keeping every smpplib call here means its quirks (string fields as `str` on the way out
-and `bytes` on the way in, sequence numbers drawn from a "client", unknown TLVs
-raising) are handled once.
+smpplib builds the rare PDUs (binds, enquire_link, unbind, responses), so its quirks
+(sequence numbers drawn from a "client", `str` fields) are handled once, here. The hot
+ones are ours: submit_sm is encoded with struct (checked byte for byte against smpplib in
+tests/unit/test_smpp_units.py) and submit_sm_resp's message_id is read directly;
+deliver_sm and data_sm are parsed by gateway/receipts.py.
 """
 
 from __future__ import annotations
@@ -132,17 +134,3 @@ def simple_pdu(command: str, sequence: int, status: int = 0, **fields: Any) -> b
 def deliver_sm_resp(sequence: int, status: int) -> bytes:
     # deliver_sm_resp carries a message_id field that must be a single NUL.
     return HEADER.pack(17, 0x80000005, status, sequence) + b"\x00"
-
-
-def parse(data: bytes) -> Any:
-    """Parse a PDU with smpplib; unknown TLVs are skipped instead of raising."""
-    return smpp.parse_pdu(data, sequence=0, allow_unknown_opt_params=True)
-
-
-def text(value: bytes | str | None) -> str:
-    """smpplib parses C-strings to bytes; make them text without failing on odd bytes."""
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("latin-1")
-    return value

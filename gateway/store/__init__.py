@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from gateway.store.base import Store, StoreError
 from gateway.store.location import Location, parse_location
@@ -50,17 +51,20 @@ def open_store(
     Raises StoreError when the store cannot be opened or migrated.
     """
     where = _where(path)
+    common: dict[str, Any] = {
+        "commit_max_batch": commit_max_batch,
+        "commit_max_delay": commit_max_delay,
+        "on_commit": on_commit,
+        "queue_size": queue_size,
+        "clock": clock,
+        "hooks": hooks,
+    }
     if where.kind == "postgresql":
         from gateway.store.postgres import PostgresStore
 
         return PostgresStore(
             where.target,
-            commit_max_batch=commit_max_batch,
-            commit_max_delay=commit_max_delay,
-            on_commit=on_commit,
-            queue_size=queue_size,
-            clock=clock,
-            hooks=hooks,
+            **common,
             pool_size=pool_size,
             lease=lease,
             migrate=migrate_on_start,
@@ -69,17 +73,7 @@ def open_store(
         ).open()
     from gateway.store.sqlite import SQLiteStore
 
-    store = SQLiteStore(
-        where.target,
-        commit_max_batch=commit_max_batch,
-        commit_max_delay=commit_max_delay,
-        on_commit=on_commit,
-        synchronous=synchronous,
-        queue_size=queue_size,
-        clock=clock,
-        hooks=hooks,
-    )
-    return store.open()
+    return SQLiteStore(where.target, **common, synchronous=synchronous).open()
 
 
 def migrate_store(path: str) -> list[int]:

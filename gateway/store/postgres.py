@@ -37,7 +37,7 @@ from gateway.model import (
     SegmentResult,
     State,
 )
-from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
+from gateway.model_api import Conversion, IdempotencyRecord
 from gateway.store import postgres_migrate as pgm
 from gateway.store import postgres_ops as pg
 from gateway.store import retention
@@ -50,11 +50,11 @@ from gateway.store.postgres_conn import PgConnection
 from gateway.store.postgres_listen import Listener
 from gateway.store.postgres_locks import Locked, prelude
 from gateway.store.postgres_writers import Writers
+from gateway.store.shared import ENQUEUE_TIMEOUT, SharedOperations
 from gateway.store.writer import OnCommit, Writer
 
 log = logging.getLogger("gateway.store")
 
-ENQUEUE_TIMEOUT = 2.0
 _NUL = "\x00"
 MAX_BATCH = 128  # bounds the advisory locks one transaction holds (lock table size)
 OnEvent = Callable[[str, int], None]  # ("claimed" | "lease_expired_message" | ..., count)
@@ -69,7 +69,7 @@ def _no_event(_name: str, _count: int) -> None:
     pass
 
 
-class PostgresStore:
+class PostgresStore(SharedOperations):
     """Store on a PostgreSQL database shared by daemons. See base.Store for the contract."""
 
     def __init__(
@@ -319,32 +319,6 @@ class PostgresStore:
         self._event("lease_expired_webhook", reclaimed)
         return items
 
-    def outbox_delivered(self, item_id: str, at: float) -> None:
-        self._async(partial(rx.outbox_delivered, item_id=item_id, at=at), f"delivered {item_id}")
-
-    def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
-        op = partial(rx.outbox_retry, item_id=item_id, next_at=next_at, error=error)
-        self._async(op, f"retry {item_id}")
-
-    def outbox_dead(self, item_id: str, error: str, at: float) -> None:
-        self._async(partial(rx.outbox_dead, item_id=item_id, error=error, at=at), f"dead {item_id}")
-
-    def _async(self, op: Callable[[Any], Any], label: str) -> None:
-        self._writers.any().submit(op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT)
-
-    def replay_dead(self, ids: Sequence[str] | None = None) -> int:
-        op = partial(rx.replay, ids=ids, now=self._clock())
-        return self._writers.any().call(op, label="replay", timeout=30.0)
-
-    def list_dead(self, limit: int = 100) -> list[OutboxItem]:
-        return self._read(partial(rx.list_dead, limit=limit))
-
-    def outbox_depth(self) -> int:
-        return self._read(rx.outbox_depth)
-
-    def unmatched_receipts(self) -> int:
-        return self._read(rx.unmatched_count)
-
     # -- reads -----------------------------------------------------------------------
 
     def get_message(self, message_id: str) -> MessageView | None:
@@ -358,8 +332,8 @@ class PostgresStore:
         counts.update(dict(rows))
         return counts
 
-    def pending_count(self) -> int:
-        return self._read(lambda c: c.execute(ops.COUNT_PENDING, ops.PENDING).fetchone()[0])
+    def _any_writer(self) -> Writer:
+        return self._writers.any()
 
     def _read(self, fn: Callable[[PgConnection], Any]) -> Any:
         """Run a read in one snapshot (a REPEATABLE READ transaction) on a pooled connection.
@@ -406,9 +380,6 @@ class PostgresStore:
             return Conversion.UNKNOWN
         op = partial(api.convert, message_id=message_id, api_key_id=api_key_id, at=at)
         return self._writers.any().call(op, label=f"convert {message_id}", timeout=10.0)
-
-    def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:
-        return self._read(partial(api.usage, start=start, end=end))
 
     def _event(self, name: str, count: int) -> None:
         if count:

@@ -73,19 +73,7 @@ def claim(conn: Any, *, limit: int, now: float, owner: str, lease: float) -> Cla
     submitting = State.SUBMITTING.value
     events = [(r[0], now, submitting, _attempt_detail(r[4], r[5])) for r in rows]
     conn.raw.cursor().executemany(_EVENT, events)
-    unsent = ops._unsent_segments(conn, [r[0] for r in rows])
-    messages = [
-        ClaimedMessage(
-            id=r[0],
-            submit=SubmitParams(*r[6:]),
-            segments=tuple(unsent.get(r[0], ())),
-            segment_count=r[1],
-            expires_at=r[2],
-            created_at=r[3],
-            attempts=r[4],
-        )
-        for r in rows
-    ]
+    messages = ops.claimed_messages(conn, rows, submit_from=6)  # column 5: previous state
     return Claimed(messages, sum(1 for r in rows if r[5] != "accepted"))
 
 

@@ -31,21 +31,21 @@ from gateway.model import (
     SegmentResult,
     State,
 )
-from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
+from gateway.model_api import Conversion, IdempotencyRecord
 from gateway.store import retention
 from gateway.store import sqlite_api as api
 from gateway.store import sqlite_ops as ops
 from gateway.store import sqlite_receipts as rx
 from gateway.store.base import StoreError
 from gateway.store.migrate import apply_migrations
+from gateway.store.shared import ENQUEUE_TIMEOUT, SharedOperations
 from gateway.store.writer import OnCommit, Writer
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
 BUSY_TIMEOUT = 5.0  # seconds SQLite retries a lock held by another process
-ENQUEUE_TIMEOUT = 2.0  # how long an asynchronous write may block on a full queue
 
 
-class SQLiteStore:
+class SQLiteStore(SharedOperations):
     """Store on one SQLite file. Build it with open_store(); see base.Store for the contract."""
 
     def __init__(
@@ -217,32 +217,6 @@ class SQLiteStore:
         op = partial(rx.claim_outbox, limit=limit, now=self._clock(), lease=lease)
         return self._writer.call(op, label="claim_outbox", timeout=10.0)
 
-    def outbox_delivered(self, item_id: str, at: float) -> None:
-        self._async(partial(rx.outbox_delivered, item_id=item_id, at=at), f"delivered {item_id}")
-
-    def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
-        op = partial(rx.outbox_retry, item_id=item_id, next_at=next_at, error=error)
-        self._async(op, f"retry {item_id}")
-
-    def outbox_dead(self, item_id: str, error: str, at: float) -> None:
-        self._async(partial(rx.outbox_dead, item_id=item_id, error=error, at=at), f"dead {item_id}")
-
-    def _async(self, op: Callable[[sqlite3.Connection], Any], label: str) -> None:
-        self._writer.submit(op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT)
-
-    def replay_dead(self, ids: Sequence[str] | None = None) -> int:
-        op = partial(rx.replay, ids=ids, now=self._clock())
-        return self._writer.call(op, label="replay", timeout=30.0)
-
-    def list_dead(self, limit: int = 100) -> list[OutboxItem]:
-        return self._read(partial(rx.list_dead, limit=limit))
-
-    def outbox_depth(self) -> int:
-        return self._read(rx.outbox_depth)
-
-    def unmatched_receipts(self) -> int:
-        return self._read(rx.unmatched_count)
-
     # -- reads -----------------------------------------------------------------------
 
     def get_message(self, message_id: str) -> MessageView | None:
@@ -254,8 +228,8 @@ class SQLiteStore:
         counts.update(dict(rows))
         return counts
 
-    def pending_count(self) -> int:
-        return self._read(lambda c: c.execute(ops.COUNT_PENDING, ops.PENDING).fetchone()[0])
+    def _any_writer(self) -> Writer:
+        return self._writer
 
     def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run a read in one snapshot (a read transaction) on this thread's connection."""
@@ -304,6 +278,3 @@ class SQLiteStore:
     def mark_converted(self, message_id: str, api_key_id: str, at: float) -> Conversion:
         op = partial(api.convert, message_id=message_id, api_key_id=api_key_id, at=at)
         return self._writer.call(op, label=f"convert {message_id}", timeout=10.0)
-
-    def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:
-        return self._read(partial(api.usage, start=start, end=end))

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import fields
 from operator import attrgetter
+from typing import Any
 
 from gateway.model import ClaimedMessage, MessageView, NewMessage, Segment, State, SubmitParams
 
@@ -68,11 +69,17 @@ def claim(conn: sqlite3.Connection, *, limit: int, now: float) -> list[ClaimedMe
         [(submitting, r[4], now, r[0]) for r in rows],
     )
     conn.executemany(_INSERT_EVENT, [(r[0], now, submitting, f"attempt {r[4]}") for r in rows])
+    return claimed_messages(conn, rows, submit_from=5)
+
+
+def claimed_messages(conn: Any, rows: list[Any], submit_from: int) -> list[ClaimedMessage]:
+    """Claimed rows `(id, segment_count, expires_at, created_at, attempts, ...)` with the
+    submit parameters from column `submit_from` on, each with its segments not yet sent."""
     unsent = _unsent_segments(conn, [r[0] for r in rows])
     return [
         ClaimedMessage(
             id=r[0],
-            submit=SubmitParams(*r[5:]),
+            submit=SubmitParams(*r[submit_from:]),
             segments=tuple(unsent.get(r[0], ())),
             segment_count=r[1],
             expires_at=r[2],
