@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import config_values as v
+from gateway import lifecycle
 from gateway.config_values import Duration, parse_listen  # noqa: F401 (re-exported)
 
 ENV_PREFIX = "SMPP_GATEWAY_"
@@ -215,8 +216,7 @@ SETTINGS: tuple[Setting, ...] = (
       "POST body template for callbacks with <name>, $name$ or ~name~ placeholders; empty: none."),
     S("webhooks", "body_content_type", str, "application/json",
       "Content-Type of a body built from a template.", validate=v.non_empty),
-    S("webhooks", "notify_statuses", list[str],
-      ("SENT", "DELIVERED", "UNDELIVERED", "BUFFERED", "FAILED", "EXPIRED"),
+    S("webhooks", "notify_statuses", list[str], lifecycle.NOTIFIABLE,
       "States that get a callback when a request gives no deliveryStatusesToNotify.",
       validate=v.no_empty_items),
     S("webhooks", "inbound_url", str, "",

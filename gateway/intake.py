@@ -16,7 +16,8 @@ from concurrent.futures import Future
 from typing import Any
 
 from gateway import inbound, metrics, receipts
-from gateway.model import InboundPart, ReceiptRecord, State
+from gateway.model import InboundPart, ReceiptRecord
+from gateway.smpp import codec
 from gateway.store import Store, StoreError
 
 log = logging.getLogger("gateway.intake")
@@ -44,9 +45,9 @@ class DeliverIntake:
 
     def __call__(self, raw: bytes, session: str) -> int | Future[int]:
         try:
-            deliver = receipts.parse_deliver_pdu(raw)
+            deliver = codec.decode_deliver(raw)
             kind, future = self._route(deliver, session)
-        except receipts.ReceiptParseError as exc:
+        except (codec.DecodeError, receipts.ReceiptParseError) as exc:
             metrics.DELIVER_REJECTED.labels("unreadable").inc()
             log.warning("unreadable deliver_sm on %s (%s): %s", session, exc, raw.hex())
             return ESME_RX_P_APPN
@@ -56,14 +57,14 @@ class DeliverIntake:
             return ESME_RX_T_APPN
         return self._resp_when_committed(future, kind)
 
-    def _route(self, deliver: receipts.DeliverSm, session: str) -> tuple[str, Future[Any]]:
+    def _route(self, deliver: codec.DeliverSm, session: str) -> tuple[str, Future[Any]]:
         """(metric label, the store's Future): receipts are labelled by their state."""
         if deliver.is_receipt:
             receipt = self._receipt(deliver, session)
             return receipt.state.public, self._store.record_receipt(receipt)
         return "inbound", self._store.record_inbound(self._part(deliver))
 
-    def _receipt(self, deliver: receipts.DeliverSm, session: str) -> ReceiptRecord:
+    def _receipt(self, deliver: codec.DeliverSm, session: str) -> ReceiptRecord:
         parsed = receipts.parse_receipt(deliver.payload, deliver.tlvs)
         keys = receipts.normalize_id(parsed.smsc_message_id)
         if not keys:
@@ -74,12 +75,12 @@ class DeliverIntake:
             smsc_message_id=parsed.smsc_message_id,
             id_keys=keys,
             stat=parsed.stat,
-            state=State(parsed.state.lower()),
+            state=parsed.state,
             error_code=parsed.error_code,
             done_date=parsed.done_date,
         )
 
-    def _part(self, deliver: receipts.DeliverSm) -> InboundPart:
+    def _part(self, deliver: codec.DeliverSm) -> InboundPart:
         udh, _ = inbound.split_udh(deliver.payload, deliver.has_udh)
         part = inbound.concat_info(udh or None, deliver.tlvs)
         _, decoded = inbound.decode_inbound(

@@ -7,28 +7,9 @@ layer can pass them around without importing another layer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-
-class State(StrEnum):
-    """Life of a message (DESIGN.md: message life). Values are stored as-is."""
-
-    ACCEPTED = "accepted"  # durable, waiting for a session
-    SUBMITTING = "submitting"  # claimed by an engine, on the wire or waiting to retry
-    SENT = "sent"  # every segment has a submit_sm_resp with status 0
-    DELIVERED = "delivered"
-    UNDELIVERED = "undelivered"
-    EXPIRED = "expired"
-    FAILED = "failed"
-    BUFFERED = "buffered"
-
-    @property
-    def public(self) -> str:
-        """The provider's name for the state (SENT, DELIVERED, ...); queued states are SENT-less."""
-        return {
-            State.ACCEPTED: "ACCEPTED",
-            State.SUBMITTING: "ACCEPTED",
-        }.get(self, self.value.upper())
+from gateway.lifecycle import FINAL as FINAL_STATES  # noqa: F401 (until callers move)
+from gateway.lifecycle import State
 
 
 @dataclass(frozen=True)
@@ -117,8 +98,6 @@ class MessageView:
 
 
 # -- receipts, inbound messages and webhooks ---------------------------------------------
-
-FINAL_STATES = frozenset({State.DELIVERED, State.UNDELIVERED, State.EXPIRED, State.FAILED})
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway import sms
+from gateway import lifecycle, sms
 from gateway.config import Config
 from gateway.http.params import BadParameter, optional_bool, optional_int, optional_str
 from gateway.model import NewMessage, Segment, SubmitParams
 
-PUBLIC_STATES = ("SENT", "DELIVERED", "UNDELIVERED", "BUFFERED", "FAILED", "EXPIRED")
 MAX_VALIDITY_MINUTES = 20160  # 14 days; relative validity in SMPP 3.4 allows up to 99 days
 
 
@@ -34,11 +33,11 @@ def notify_statuses(params: Mapping[str, Any]) -> tuple[str, ...]:
         return ()
     items = value if isinstance(value, list) else str(value).split(",")
     statuses = tuple(str(item).strip().upper() for item in items if str(item).strip())
-    unknown = [s for s in statuses if s not in PUBLIC_STATES]
+    unknown = [s for s in statuses if s not in lifecycle.NOTIFIABLE]
     if unknown:
         raise BadParameter(
             "deliveryStatusesToNotify",
-            f"unknown status {unknown[0]!r}; allowed: {', '.join(PUBLIC_STATES)}",
+            f"unknown status {unknown[0]!r}; allowed: {', '.join(lifecycle.NOTIFIABLE)}",
         )
     return statuses
 

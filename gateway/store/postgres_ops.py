@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from gateway import receipts
+from gateway import lifecycle
 from gateway.model import ClaimedMessage, OutboxItem, ReceiptRecord, State, SubmitParams
 from gateway.store import sqlite_ops as ops
 from gateway.store import sqlite_receipts as rx
@@ -123,11 +123,11 @@ WITH seg AS (
         %(done)s, seg.message_id, seg.seq, CASE WHEN seg.seq IS NULL THEN NULL ELSE %(at)s END
     FROM (SELECT 1) AS one LEFT JOIN seg ON true
 ), marked AS (
-    UPDATE segments s SET receipt_state = %(upper)s, receipt_error = %(err)s, receipt_at = %(at)s
+    UPDATE segments s SET receipt_state = %(state)s, receipt_error = %(err)s, receipt_at = %(at)s
     FROM seg WHERE s.message_id = seg.message_id AND s.seq = seg.seq
 )
 SELECT seg.message_id,
-    array_agg(CASE WHEN s.seq = seg.seq THEN %(upper)s ELSE s.receipt_state END ORDER BY s.seq)
+    array_agg(CASE WHEN s.seq = seg.seq THEN %(state)s ELSE s.receipt_state END ORDER BY s.seq)
 FROM seg JOIN segments s ON s.message_id = seg.message_id GROUP BY seg.message_id
 """
 
@@ -135,7 +135,6 @@ FROM seg JOIN segments s ON s.message_id = seg.message_id GROUP BY seg.message_i
 def record_receipt(conn: Any, hooks: rx.StoreHooks, r: ReceiptRecord) -> bool:
     """Keep the receipt; apply it to its segment and message now if the segment's id is
     known (else record_results matches it later). Returns whether it matched."""
-    upper = r.state.value.upper()
     params = {
         "keys": list(r.id_keys),
         "key": r.id_keys[0],
@@ -146,21 +145,20 @@ def record_receipt(conn: Any, hooks: rx.StoreHooks, r: ReceiptRecord) -> bool:
         "state": r.state.value,
         "err": r.error_code,
         "done": r.done_date,
-        "upper": upper,
     }
     row = conn.execute_native(_RECEIPT, params).fetchone()
     if row is None:
         return False
     message_id, states = row
-    decided = receipts.message_state(list(states), len(states))
+    decided = lifecycle.decide([rx.segment_state(s) for s in states], len(states))
     if decided is not None:
         rx.transition(
             conn,
             hooks,
             message_id,
-            State(decided.lower()),
+            decided,
             r.received_at,
-            detail=f"receipt {upper}",
+            detail=f"receipt {r.state.public}",
             error_code=r.error_code,
         )
     return True

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.model import FINAL_STATES, State
+from gateway.lifecycle import FINAL, State
 
 # Finished: nothing more will happen to it (a final state, or sent and waiting for a
 # receipt longer than any retention age is meant to cover).
-FINISHED = tuple(sorted(s.value for s in (*FINAL_STATES, State.SENT)))
+FINISHED = tuple(sorted(s.value for s in (*FINAL, State.SENT)))
 _CHILDREN = ("receipts", "message_events", "segments", "conversions")
 
 

@@ -13,10 +13,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from gateway import receipts
+from gateway import lifecycle, receipts
 from gateway.inbound import join_surrogates
 from gateway.model import (
-    FINAL_STATES,
     InboundMessage,
     InboundPart,
     OutboxItem,
@@ -28,7 +27,6 @@ from gateway.model import (
 
 _EVENT = "INSERT INTO message_events (message_id, at, state, detail) VALUES (?, ?, ?, ?)"
 _OUTBOX_COLUMNS = "id, kind, message_id, created_at, url, method, content_type, body"
-_QUEUED = (State.ACCEPTED, State.SUBMITTING)
 
 
 def _no_outbox(_: object) -> OutboxRow | None:
@@ -40,13 +38,6 @@ class StoreHooks:
     on_state_change: Callable[[StateChange], OutboxRow | None] = _no_outbox
     on_inbound: Callable[[InboundMessage], OutboxRow | None] = _no_outbox
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
-
-
-def allowed(old: State, new: State) -> bool:
-    """No going back: a final state is final, SENT never returns to the queue."""
-    if old == new or old in FINAL_STATES:
-        return False
-    return not (new in _QUEUED and old not in _QUEUED)
 
 
 # -- state changes -------------------------------------------------------------------------
@@ -73,9 +64,9 @@ def transition(
     ).fetchone()
     if row is None:
         raise LookupError(f"no message {message_id}")
-    if not allowed(State(row[0]), new):
+    if not lifecycle.allowed(State(row[0]), new):
         return False
-    done_at = at if new in FINAL_STATES else None
+    done_at = at if new.final else None
     conn.execute(
         "UPDATE messages SET state = ?, state_changed_at = ?, error = COALESCE(?, error),"
         " smpp_status = COALESCE(?, smpp_status), error_code = COALESCE(?, error_code),"
@@ -198,25 +189,30 @@ def apply_receipt(
     conn.execute(
         "UPDATE segments SET receipt_state = ?, receipt_error = ?, receipt_at = ?"
         " WHERE message_id = ? AND seq = ?",
-        (state.value.upper(), error_code, at, message_id, seq),
+        (state.value, error_code, at, message_id, seq),
     )
     states = [
-        r[0]
+        segment_state(r[0])
         for r in conn.execute(
             "SELECT receipt_state FROM segments WHERE message_id = ? ORDER BY seq", (message_id,)
         )
     ]
-    decided = receipts.message_state(states, len(states))
+    decided = lifecycle.decide(states, len(states))
     if decided is not None:
         transition(
             conn,
             hooks,
             message_id,
-            State(decided.lower()),
+            decided,
             at,
-            detail=f"receipt {state.value.upper()}",
+            detail=f"receipt {state.public}",
             error_code=error_code,
         )
+
+
+def segment_state(value: str | None) -> State | None:
+    """A segment's stored receipt state (migration 0005 made every value a State value)."""
+    return State(value) if value else None
 
 
 def unmatched_count(conn: sqlite3.Connection) -> int:

@@ -16,11 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from gateway.model import InboundMessage, OutboxRow, State, StateChange
+from gateway import lifecycle
+from gateway.model import InboundMessage, OutboxRow, StateChange
 from gateway.timefmt import iso_from_seconds
 from gateway.webhooks.templates import fill_body, fill_url, has_placeholders
-
-QUEUE_STATES = frozenset({State.ACCEPTED, State.SUBMITTING})
 
 
 @dataclass(frozen=True)
@@ -30,14 +29,7 @@ class CallbackSettings:
     post_format: str = "json"
     body_template: str = ""
     body_content_type: str = "application/json"
-    notify_statuses: tuple[str, ...] = (
-        "SENT",
-        "DELIVERED",
-        "UNDELIVERED",
-        "BUFFERED",
-        "FAILED",
-        "EXPIRED",
-    )
+    notify_statuses: tuple[str, ...] = lifecycle.NOTIFIABLE
     inbound_url: str = ""
     inbound_body_template: str = ""
 
@@ -72,7 +64,7 @@ def build_callback(
     change: StateChange, settings: CallbackSettings, new_id: Callable[[], str]
 ) -> OutboxRow | None:
     """The callback for a state change, or None when nobody asked for it."""
-    if change.state in QUEUE_STATES:
+    if change.state.queued:
         return None
     wanted = change.notify_statuses or settings.notify_statuses
     if change.state.public not in wanted:
