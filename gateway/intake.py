@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from gateway import inbound, metrics, receipts
+from gateway import metrics, receipts, sms
 from gateway.model import InboundPart, ReceiptRecord
 from gateway.smpp import codec
 from gateway.store import Store, StoreError
@@ -81,9 +81,14 @@ class DeliverIntake:
         )
 
     def _part(self, deliver: codec.DeliverSm) -> InboundPart:
-        udh, _ = inbound.split_udh(deliver.payload, deliver.has_udh)
-        part = inbound.concat_info(udh or None, deliver.tlvs)
-        _, decoded = inbound.decode_inbound(
+        udh, _ = sms.split_udh(deliver.payload, deliver.has_udh)
+        sar = (
+            deliver.tlvs.get(codec.TAG_SAR_MSG_REF_NUM),
+            deliver.tlvs.get(codec.TAG_SAR_TOTAL_SEGMENTS),
+            deliver.tlvs.get(codec.TAG_SAR_SEGMENT_SEQNUM),
+        )
+        part = sms.concat_info(udh or None, sar)
+        _, decoded = sms.decode(
             deliver.data_coding,
             deliver.payload,
             deliver.has_udh,

@@ -1,4 +1,4 @@
-"""Encoding message text for submit_sm and decoding received short_message payloads.
+"""Encoding message text for submit_sm (decoding what handsets send is decoding.py).
 
 Why: the HTTP request gives a `type` (GSM, Unicode, Binary/Byte, auto), text and
 optional `udh`/`flash`; SMPP needs a data_coding, an esm_class and one or more
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from gateway.sms import gsm
 from gateway.sms.errors import EMPTY_MESSAGE, INVALID_TEXT, INVALID_TYPE, SmsError
-from gateway.sms.segment import Atom, custom_udh, parse_udh, segment
+from gateway.sms.segment import Atom, custom_udh, segment
 
 _TYPES = {
     "gsm": "gsm",
@@ -28,19 +28,6 @@ _TYPES = {
 _WIRE_CHARSETS: dict[str, str | None] = {"gsm": None, "latin1": "latin-1", "ascii": "ascii"}
 _DATA_CODING = {"gsm": 0x00, "binary": 0x04, "ucs2": 0x08}
 _FLASH_DATA_CODING = {"gsm": 0x10, "binary": 0x14, "ucs2": 0x18}
-#: SMPP 3.4 section 5.2.19 values below 0x10; unlisted ones are shown as hex.
-_SMPP_ALPHABETS = {
-    0x00: "default",
-    0x01: "ascii",
-    0x03: "latin-1",
-    0x06: "iso8859-5",
-    0x07: "iso8859-8",
-    0x08: "utf-16-be",
-    0x0A: "iso2022_jp",
-    0x0E: "euc_kr",
-}
-#: TS 23.038 general data coding groups: alphabet bits 3..2.
-_DCS_ALPHABETS = ("default", "binary", "utf-16-be", "binary")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 ESM_UDHI = 0x40
 
@@ -193,57 +180,3 @@ def _binary_atoms(text: str) -> list[Atom]:
 
 def _show(ch: str) -> str:
     return f"{ch!r} (U+{ord(ch):04X})"
-
-
-def alphabet_of(data_coding: int) -> str:
-    """The alphabet a data_coding announces: "default" (the SMSC's GSM default
-    alphabet, i.e. `gsm_charset`), "binary", or a Python codec name.
-
-    Below 0x10 the SMPP 3.4 table applies (1 IA5/ASCII, 3 Latin-1, 8 UCS-2, 2 and 4
-    octets, ...). Above, the TS 23.038 coding groups: 0x10-0x7F general/auto-delete
-    groups (alphabet bits 3..2; compressed means binary), 0xC0-0xDF message waiting
-    GSM, 0xE0-0xEF message waiting UCS-2, 0xF0-0xFF class group (bit 2 set: 8-bit).
-    Reserved values are treated as binary.
-    """
-    if not 0 <= data_coding <= 0xFF:
-        raise ValueError(f"data_coding {data_coding} is not an octet")
-    if data_coding < 0x10:
-        return _SMPP_ALPHABETS.get(data_coding, "binary")
-    if data_coding < 0x80:
-        return "binary" if data_coding & 0x20 else _DCS_ALPHABETS[(data_coding >> 2) & 3]
-    if 0xC0 <= data_coding < 0xE0:
-        return "default"
-    if 0xE0 <= data_coding < 0xF0:
-        return "utf-16-be"
-    if data_coding >= 0xF0:
-        return "binary" if data_coding & 0x04 else "default"
-    return "binary"
-
-
-def decode_payload(
-    data_coding: int, payload: bytes, *, has_udh: bool, gsm_charset: str = "gsm"
-) -> tuple[bytes, str]:
-    """Split a received short_message into (UDH or b"", text); inverts encode_message.
-
-    Binary alphabets give the user data as uppercase hex. Decoding is lenient
-    (undecodable octets become U+FFFD), but a malformed UDH raises ValueError.
-    """
-    wire = _wire_charset(gsm_charset)
-    udh, body = _split_udh(bytes(payload)) if has_udh else (b"", bytes(payload))
-    alphabet = alphabet_of(data_coding)
-    if alphabet == "binary":
-        return udh, body.hex().upper()
-    if alphabet == "default":
-        text = gsm.decode_unpacked(body) if wire is None else body.decode(wire, "replace")
-        return udh, text
-    return udh, body.decode(alphabet, "replace")
-
-
-def _split_udh(payload: bytes) -> tuple[bytes, bytes]:
-    if not payload:
-        raise ValueError("UDH indicated but the payload is empty")
-    end = 1 + payload[0]
-    if end > len(payload):
-        raise ValueError(f"UDHL {payload[0]} runs past the {len(payload)}-octet payload")
-    parse_udh(payload[:end])
-    return payload[:end], payload[end:]

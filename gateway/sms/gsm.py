@@ -64,14 +64,6 @@ def septet_count(text: str) -> int:
     return sum(len(ENCODE[ch]) for ch in text)
 
 
-def encode_unpacked(text: str) -> bytes:
-    """GSM 03.38 septets, one per octet, extension characters as ESC + code."""
-    try:
-        return b"".join(ENCODE[ch] for ch in text)
-    except KeyError as exc:
-        raise ValueError(f"character {exc.args[0]!r} is not in GSM 03.38") from None
-
-
 def decode_unpacked(data: bytes) -> str:
     """Decode unpacked septets leniently, as TS 23.038 asks of a receiver.
 

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gateway import lifecycle, receipts
-from gateway.inbound import join_surrogates
 from gateway.model import (
     InboundMessage,
     InboundPart,
@@ -24,6 +23,7 @@ from gateway.model import (
     State,
     StateChange,
 )
+from gateway.sms.decoding import join_surrogates
 
 _EVENT = "INSERT INTO message_events (message_id, at, state, detail) VALUES (?, ?, ?, ?)"
 _OUTBOX_COLUMNS = "id, kind, message_id, created_at, url, method, content_type, body"

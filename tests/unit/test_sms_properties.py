@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.sms import EncodedMessage, decode_payload, encode_message, gsm, parse_udh, text_length
+from gateway.sms import EncodedMessage, decode, encode_message, gsm, parse_udh, text_length
 
 GSM_CHARS = sorted(gsm.ENCODE)
 LATIN1_CHARS = [ch for ch in GSM_CHARS if ord(ch) < 0x100]
@@ -61,10 +61,10 @@ FAST = settings(max_examples=60, deadline=None)
 
 def _parts(encoded: EncodedMessage, charset: str = "gsm") -> list[tuple[bytes, str]]:
     has_udh = bool(encoded.esm_class & 0x40)
-    return [
-        decode_payload(encoded.data_coding, p, has_udh=has_udh, gsm_charset=charset)
-        for p in encoded.payloads
+    decoded = [
+        decode(encoded.data_coding, p, has_udh, charset, partial=True) for p in encoded.payloads
     ]
+    return [(udh, text.text) for udh, text in decoded]
 
 
 def _reassemble(encoded: EncodedMessage, charset: str = "gsm") -> str:

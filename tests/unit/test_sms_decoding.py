@@ -1,4 +1,4 @@
-"""Unit tests for gateway.inbound: UDH and SAR parts, decoding, reassembly."""
+"""The inbound decoder (gateway/sms/decoding.py): UDH and SAR parts, data codings, GSM."""
 
 from __future__ import annotations
 
@@ -6,14 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.inbound import (
-    InboundText,
-    PartInfo,
-    concat_info,
-    decode_gsm,
-    decode_inbound,
-    split_udh,
-)
+from gateway.sms.decoding import InboundText, PartInfo, concat_info, decode, split_udh
+from gateway.sms.gsm import decode_unpacked
 
 KEY = ("41791234567", "1234", 0x2A)
 
@@ -30,9 +24,9 @@ def udh16(ref: int, total: int, number: int) -> bytes:
 
 
 def test_concat_info_8_bit_16_bit_and_sar():
-    assert concat_info(udh8(0x2A, 3, 2), {}) == PartInfo(0x2A, 3, 2, 8)
-    assert concat_info(udh16(0x1234, 2, 1), {}) == PartInfo(0x1234, 2, 1, 16)
-    sar = {0x020C: b"\x01\x02", 0x020E: b"\x02", 0x020F: b"\x02"}
+    assert concat_info(udh8(0x2A, 3, 2)) == PartInfo(0x2A, 3, 2, 8)
+    assert concat_info(udh16(0x1234, 2, 1)) == PartInfo(0x1234, 2, 1, 16)
+    sar = (b"\x01\x02", b"\x02", b"\x02")
     assert concat_info(None, sar) == PartInfo(0x0102, 2, 2, "sar")
     assert concat_info(b"", sar) == PartInfo(0x0102, 2, 2, "sar")
 
@@ -40,8 +34,8 @@ def test_concat_info_8_bit_16_bit_and_sar():
 def test_concat_info_skips_other_elements():
     ports = bytes([0x05, 4, 0x15, 0x81, 0x15, 0x81])
     udh = bytes([11]) + ports + bytes([0x00, 3, 9, 2, 1])
-    assert concat_info(udh, {}) == PartInfo(9, 2, 1, 8)
-    assert concat_info(bytes([6]) + ports, {}) is None
+    assert concat_info(udh) == PartInfo(9, 2, 1, 8)
+    assert concat_info(bytes([6]) + ports) is None
 
 
 @pytest.mark.parametrize(
@@ -49,20 +43,20 @@ def test_concat_info_skips_other_elements():
     [udh8(1, 1, 1), udh8(1, 0, 0), udh8(1, 3, 0), udh8(1, 3, 4), b"\x05\x00\x03\x01", b"\x00"],
 )
 def test_concat_info_rejects_single_and_broken_parts(udh):
-    assert concat_info(udh, {}) is None
+    assert concat_info(udh) is None
 
 
 def test_sar_needs_all_three_tlvs():
-    assert concat_info(None, {0x020C: b"\x01", 0x020E: b"\x02"}) is None
-    assert concat_info(None, {0x020C: b"\x01", 0x020E: b"\x01", 0x020F: b"\x01"}) is None
+    assert concat_info(None, (b"\x01", b"\x02", None)) is None
+    assert concat_info(None, (b"\x01", b"\x01", b"\x01")) is None
 
 
-@given(
-    st.binary(max_size=20),
-    st.dictionaries(st.sampled_from([0x20C, 0x20E, 0x20F]), st.binary(max_size=3)),
-)
-def test_concat_info_never_raises(udh, tlvs):
-    part = concat_info(udh, tlvs)
+SAR_VALUE = st.none() | st.binary(max_size=3)
+
+
+@given(st.binary(max_size=20), st.tuples(SAR_VALUE, SAR_VALUE, SAR_VALUE))
+def test_concat_info_never_raises(udh, sar):
+    part = concat_info(udh, sar)
     assert part is None or (1 <= part.number <= part.total and part.total > 1)
 
 
@@ -71,28 +65,28 @@ def test_concat_info_never_raises(udh, tlvs):
 
 def test_gsm_default_alphabet_with_extension_and_udh():
     payload = udh8(1, 2, 1) + b"\x00\x1b\x65\x5f\x09Hi"
-    udh, text = decode_inbound(0, payload, True)
+    udh, text = decode(0, payload, True)
     assert udh == udh8(1, 2, 1)
     assert text == InboundText("@€§ÇHi", "GSM")
 
 
 def test_gsm_lenient_rules():
-    assert decode_gsm(b"\x1bA") == "A"  # unknown extension code: basic character
-    assert decode_gsm(b"a\x1b\x1bb") == "a b"  # ESC ESC: a space
-    assert decode_gsm(b"a\x1b") == "a "  # trailing ESC: a space
-    assert decode_gsm(b"a\x80b\xff") == "a\ufffdb\ufffd"
+    assert decode_unpacked(b"\x1bA") == "A"  # unknown extension code: basic character
+    assert decode_unpacked(b"a\x1b\x1bb") == "a b"  # ESC ESC: a space
+    assert decode_unpacked(b"a\x1b") == "a "  # trailing ESC: a space
+    assert decode_unpacked(b"a\x80b\xff") == "a\ufffdb\ufffd"
 
 
 @pytest.mark.parametrize(
     ("charset", "expected"), [("gsm", "§é"), ("latin1", "_\x05"), ("ascii", "_\x05")]
 )
 def test_gsm_charset_setting_for_data_coding_0(charset, expected):
-    assert decode_inbound(0, b"\x5f\x05", False, charset)[1] == InboundText(expected, "GSM")
+    assert decode(0, b"\x5f\x05", False, charset)[1] == InboundText(expected, "GSM")
 
 
 def test_unknown_gsm_charset_is_a_configuration_error():
     with pytest.raises(ValueError, match="gsm_charset"):
-        decode_inbound(0, b"x", False, "utf-7")
+        decode(0, b"x", False, "utf-7")
 
 
 @pytest.mark.parametrize(
@@ -119,7 +113,7 @@ def test_unknown_gsm_charset_is_a_configuration_error():
     ],
 )
 def test_data_codings(data_coding, payload, expected):
-    assert decode_inbound(data_coding, payload, False) == (b"", expected)
+    assert decode(data_coding, payload, False) == (b"", expected)
 
 
 def test_udh_longer_than_payload_takes_it_all():
@@ -136,7 +130,7 @@ def test_udh_longer_than_payload_takes_it_all():
     st.booleans(),
 )
 def test_decoding_never_raises(data_coding, payload, has_udh, charset, partial):
-    udh, text = decode_inbound(data_coding, payload, has_udh, charset, partial=partial)
+    udh, text = decode(data_coding, payload, has_udh, charset, partial=partial)
     assert payload.startswith(udh)
     assert text.coding in ("GSM", "Unicode", "Binary")
     if not partial:

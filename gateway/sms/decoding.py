@@ -1,50 +1,24 @@
-"""Inbound (MO) messages: user data header, text decoding, and joining concatenated parts.
+"""Received user data: the user data header, where a part sits, the text it carries.
 
-Pure: times are passed in, nothing is read from a clock, nothing is shared between calls
-except the state a ``Reassembler`` instance owns. Undecodable input never raises; bad
-bytes become U+FFFD and decoding carries on, because an inbound message must always
-reach the caller in some form (the SMSC gets its deliver_sm_resp either way).
-
-The GSM tables come from the ``gsm0338`` codec, but decoding is done here with the
-lenient rules of 3GPP TS 23.038 that the codec's strict decoder lacks: an escape followed
-by a code the extension table does not hold shows the basic-table character, and an
-escape with nothing usable after it (ESC ESC, or a trailing ESC) shows a space.
+The one decoder of what handsets send (inbound / MO messages): pure, nothing read from a
+clock, nothing shared between calls. Undecodable input never raises; bad bytes become
+U+FFFD and decoding carries on, because an inbound message must always reach the caller
+in some form (the SMSC gets its deliver_sm_resp either way). GSM text is decoded by
+gsm.decode_unpacked with the lenient rules of 3GPP TS 23.038. Reassembly of the parts
+happens in the store, which keeps them until the last one arrives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-import gsm0338  # noqa: F401  -- registers the "gsm03.38" codec
+from gateway.sms.gsm import decode_unpacked
 
-TAG_SAR_MSG_REF_NUM = 0x020C
-TAG_SAR_TOTAL_SEGMENTS = 0x020E
-TAG_SAR_SEGMENT_SEQNUM = 0x020F
 GSM, UNICODE, BINARY = "GSM", "Unicode", "Binary"
 GSM_CHARSETS = ("gsm", "latin1", "ascii")
 
-_ESCAPE = 0x1B
-_CODEC = "gsm03.38"
-
-
-def _gsm_table(prefix: bytes) -> Mapping[int, str]:
-    """Code -> character for the basic table (no prefix) or the extension table (ESC)."""
-    table = {}
-    for code in range(0x80):
-        try:
-            char = (prefix + bytes([code])).decode(_CODEC)
-        except UnicodeDecodeError:
-            continue
-        if char and code != _ESCAPE:
-            table[code] = char
-    return MappingProxyType(table)
-
-
-_GSM_BASIC = _gsm_table(b"")
-_GSM_EXTENSION = _gsm_table(bytes([_ESCAPE]))
 #: SMPP 3.4 data_coding values that name a national character set.
 _NATIONAL = MappingProxyType(
     {5: "shift_jis", 6: "iso8859_5", 7: "iso8859_8", 0x0A: "iso2022_jp", 0x0E: "euc_kr"}
@@ -77,15 +51,18 @@ def split_udh(payload: bytes, has_udh: bool) -> tuple[bytes, bytes]:
     return bytes(payload[:end]), bytes(payload[end:])
 
 
-def concat_info(udh: bytes | None, tlvs: Mapping[int, bytes]) -> PartInfo | None:
-    """Concatenation info from the UDH (IE 0x00 / 0x08) or else the SAR TLVs.
+def concat_info(
+    udh: bytes | None, sar: tuple[bytes | None, bytes | None, bytes | None] = (None, None, None)
+) -> PartInfo | None:
+    """Concatenation info from the UDH (IE 0x00 / 0x08) or else the SMPP SAR values.
 
-    ``udh`` is the header as on the wire, length octet first (as ``split_udh`` returns it).
+    ``udh`` is the header as on the wire, length octet first (as ``split_udh`` returns it);
+    ``sar`` the raw sar_msg_ref_num, sar_total_segments and sar_segment_seqnum TLV values.
     A part that claims one segment, or a number outside 1..total, is not a part: None.
     """
     part = _udh_concat(udh) if udh else None
     if part is None:
-        part = _sar_concat(tlvs)
+        part = _sar_concat(sar)
     if part is None or part.total <= 1 or not 1 <= part.number <= part.total:
         return None
     return part
@@ -107,17 +84,15 @@ def _udh_concat(udh: bytes) -> PartInfo | None:
     return None
 
 
-def _sar_concat(tlvs: Mapping[int, bytes]) -> PartInfo | None:
-    """SAR TLVs, read at their wire length; all three must be present and non-empty."""
-    tags = (TAG_SAR_MSG_REF_NUM, TAG_SAR_TOTAL_SEGMENTS, TAG_SAR_SEGMENT_SEQNUM)
-    values = [tlvs.get(tag) for tag in tags]
+def _sar_concat(values: tuple[bytes | None, bytes | None, bytes | None]) -> PartInfo | None:
+    """SAR values, read at their wire length; all three must be present and non-empty."""
     if not all(values):
         return None
     ref, total, number = (int.from_bytes(value or b"", "big") for value in values)
     return PartInfo(ref, total, number, "sar")
 
 
-def decode_inbound(
+def decode(
     data_coding: int,
     payload: bytes,
     has_udh: bool,
@@ -131,7 +106,7 @@ def decode_inbound(
     means by data_coding 0 (and the GSM classes): "gsm" (unpacked GSM 03.38), "latin1"
     or "ascii"; any other name is a configuration error (ValueError). ``partial=True``
     keeps a UCS-2 surrogate half at either end of the text, so a pair the sender split
-    across two parts can be rejoined by the ``Reassembler``; otherwise halves become U+FFFD.
+    across two parts can be rejoined when the store joins the parts; otherwise halves become U+FFFD.
     """
     if gsm_charset not in GSM_CHARSETS:
         raise ValueError(f"gsm_charset must be one of {GSM_CHARSETS}, not {gsm_charset!r}")
@@ -170,7 +145,7 @@ def _decode_gsm_family(data_coding: int, body: bytes, gsm_charset: str) -> str:
     """IA5 and Latin-1 by their SMPP codes; GSM-default codings per ``gsm_charset``."""
     charset = {1: "ascii", 3: "latin1"}.get(data_coding, gsm_charset)
     if charset == "gsm":
-        return decode_gsm(body)
+        return decode_unpacked(body)
     return body.decode(charset, "replace")
 
 
@@ -193,21 +168,3 @@ def _decode_unicode(data_coding: int, body: bytes, partial: bool) -> str:
 def join_surrogates(text: str) -> str:
     """Join UTF-16 surrogate pairs into one character; lone halves become U+FFFD."""
     return text.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "replace")
-
-
-def decode_gsm(data: bytes) -> str:
-    """Unpacked GSM 03.38 septets -> text, leniently (TS 23.038); octets >= 0x80 -> U+FFFD."""
-    chars: list[str] = []
-    pos, size = 0, len(data)
-    while pos < size:
-        code = data[pos]
-        pos += 1
-        if code != _ESCAPE:
-            chars.append(_GSM_BASIC.get(code, "\ufffd"))
-        elif pos < size and data[pos] != _ESCAPE:
-            chars.append(_GSM_EXTENSION.get(data[pos]) or _GSM_BASIC.get(data[pos], "\ufffd"))
-            pos += 1
-        else:
-            chars.append(" ")
-            pos += pos < size  # ESC ESC: one space for the pair
-    return "".join(chars)
