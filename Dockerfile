@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# smpp-gateway container: `docker build -t smpp-gateway .` (see the README, "Container").
+# smpp-gateway container: `docker build -t smpp-gateway .` (see docs/operations.md, "Container").
 #
 # Two stages: the builder makes a virtualenv with the gateway and its dependencies; the
 # final image copies only that venv onto the same slim Python base (the venv's python is a

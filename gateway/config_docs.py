@@ -157,8 +157,26 @@ def render_configuration_md() -> str:
 <!-- Generated from gateway/config.py by `{REGENERATE}`; do not edit. -->
 
 smpp-gateway reads one TOML file (`smpp-gateway run --config FILE`) and the environment.
-`config/gateway.example.toml` lists every key with its default and doc.
-`smpp-gateway check-config FILE` reports every problem of a file at once, one per line.
+Every setting is declared once, in `gateway/config.py`; this page and
+`config/gateway.example.toml` (every key with its default and doc, a file to start from)
+are generated from those declarations (`{REGENERATE}`) and a test
+fails when they drift. `smpp-gateway check-config FILE` reports every problem of a file at
+once, one per line with its key path, and exits 1 (0 and `ok: FILE` when there is none).
+
+## The settings most installations change
+
+Their defaults and limits are in the table below.
+
+- `http.listen` and, for a Prometheus that must not reach the API port,
+  `http.metrics_listen`.
+- `smpp.host`, `smpp.port`, `smpp.system_id` and the secret `smpp.password`: the account.
+- `smpp.sessions` (the provider allows 4 binds per account, summed over every daemon) and
+  `smpp.bind_mode` (`transmitter_receiver` uses two binds per session); `smpp.window`
+  (`submit_sm` outstanding per session); `smpp.enquire_link_interval`.
+- `store.path` (the SQLite file), or `store.url` (a `postgresql://` URL for several daemons
+  sharing one database; `smpp-gateway migrate` applies the schema); `store.retention`.
+- `webhooks.default_callback_url`, `webhooks.allowed_callback_hosts` (per-message callbacks
+  are refused until it lists your receivers) and `webhooks.inbound_url`.
 
 ## Where a value comes from
 
