@@ -223,7 +223,9 @@ class Writer:
             self._finished.set()
             self._started.set()
             return
-        self._healthy = True
+        # A store opened on a full disk starts unready (reads work, writes are refused)
+        # rather than looking healthy until the first write fails.
+        self._healthy = self._probe_commits(conn)
         self._started.set()
         try:
             self._loop(conn)
@@ -386,8 +388,10 @@ class Writer:
             if by_store or (current is not None and current.probe):
                 return _Outcome.STORE_FAILED, self._store_failed(step, exc)
             return _Outcome.OP_FAILED, exc
-        self._last_batch = len(batch)
-        self._report(len(batch), time.monotonic() - started)
+        operations = sum(1 for item in batch if not item.probe)  # probes are not traffic
+        if operations:
+            self._last_batch = operations
+            self._report(operations, time.monotonic() - started)
         return _Outcome.COMMITTED, results
 
     # -- store health -----------------------------------------------------------------

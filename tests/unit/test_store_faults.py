@@ -85,7 +85,9 @@ def disk() -> dict[str, DiskFullConnection]:
     return {}
 
 
-def make_writer(tmp_path: Path, disk: dict[str, DiskFullConnection], fail_at: str) -> Writer:
+def make_writer(
+    tmp_path: Path, disk: dict[str, DiskFullConnection], fail_at: str, full: bool = False
+) -> Writer:
     path = tmp_path / "w.db"
     with sqlite3.connect(path) as setup:
         setup.execute("PRAGMA journal_mode = WAL")
@@ -95,6 +97,7 @@ def make_writer(tmp_path: Path, disk: dict[str, DiskFullConnection], fail_at: st
     def connect() -> DiskFullConnection:
         raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         disk["conn"] = DiskFullConnection(raw, fail_at)
+        disk["conn"].full = full
         return disk["conn"]
 
     writer = Writer(
@@ -170,6 +173,21 @@ def test_only_a_committed_probe_makes_the_writer_healthy(
     assert not writer.healthy
     disk["conn"].full = False
     wait_for(lambda: writer.healthy, timeout=5, what="a probe committed")
+    writer.call(insert(2), label="accept", timeout=5)
+    writer.stop()
+    assert rows(tmp_path) == [2]
+
+
+@pytest.mark.parametrize("fail_at", ["commit", "write"])
+def test_a_writer_started_on_a_full_disk_starts_unhealthy_and_recovers(
+    tmp_path: Path, disk: dict[str, DiskFullConnection], fail_at: str
+) -> None:
+    writer = make_writer(tmp_path, disk, fail_at, full=True)  # starting is not an error
+    assert writer.alive and not writer.healthy
+    with pytest.raises(StoreError, match="disk is full"):
+        writer.call(insert(1), label="accept", timeout=5)
+    disk["conn"].full = False
+    wait_for(lambda: writer.healthy, timeout=5, what="healthy without traffic")
     writer.call(insert(2), label="accept", timeout=5)
     writer.stop()
     assert rows(tmp_path) == [2]
