@@ -17,10 +17,11 @@ from typing import Any
 import psycopg
 
 # SQLSTATE classes that say the server or the connection failed, not the statement:
-# connection exception, transaction rollback (deadlock, serialization), insufficient
-# resources (disk full, out of memory), object not in prerequisite state (lock not
-# available), operator intervention (shutdown, cancel), system error (I/O), internal.
-_STORE_FAILURE_CLASSES = frozenset({"08", "40", "53", "55", "57", "58", "XX"})
+# connection exception, insufficient resources (disk full, out of memory), object not in
+# prerequisite state (lock not available), operator intervention (shutdown, cancel),
+# system error (I/O), internal error. Not class 40 (deadlock, serialization failure):
+# the batch's operations are then tried one by one, which is the cure.
+_STORE_FAILURE_CLASSES = frozenset({"08", "53", "55", "57", "58", "XX"})
 _READ_ONLY_TRANSACTION = "25006"  # a standby after a failover
 
 

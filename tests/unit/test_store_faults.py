@@ -304,13 +304,13 @@ def test_postgres_store_failures_are_told_from_a_statement_s_own_errors() -> Non
         errors.IoError(),
         errors.AdminShutdown(),
         errors.ReadOnlySqlTransaction(),
-        errors.DeadlockDetected(),
         psycopg.OperationalError("server closed the connection unexpectedly"),
         psycopg.InterfaceError("the connection is closed"),
     ):
         assert pg_store_failure(failure), failure
     for own in (
         errors.UniqueViolation(),
+        errors.DeadlockDetected(),  # its batch is retried one by one instead
         errors.ProgramLimitExceeded(),
         errors.UntranslatableCharacter(),
         LookupError("no message x"),
