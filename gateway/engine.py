@@ -5,6 +5,14 @@ the in-memory ready queue is short and a transmitter is bound, so a backlog wait
 disk, not in memory, and a crash loses nothing: claimed messages go back to `accepted`
 at the next start. Transient failures wait in a retry schedule without holding up
 other messages; permanent ones fail the message with the SMPP status kept.
+
+What the SMSC answered is written asynchronously (record_results, finish). When the store
+cannot commit (disk full, I/O error, lost database) its writer keeps those writes in
+memory and retries them until they land (store/writer.py); meanwhile the feeder claims
+nothing and the sessions submit nothing more, so the writes waiting stay few (at most
+the windows in flight) and the next start, after a crash, sends few messages twice.
+A write the store refused even to queue (its queue full) waits here, in order, and is
+offered again by the retry thread. See docs/durability.md.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -41,6 +50,51 @@ class EngineSettings:
     maintenance_interval: float = 1.0
     retention: float = 0.0  # seconds; 0 keeps everything
     retention_batch: int = 500
+
+
+class PendingWrites:
+    """Asynchronous store writes the store refused to queue, offered again in order.
+
+    Why: record_results and finish raise StoreError when the writer's queue stays full
+    (a writer stuck on a hung disk or database). Dropping the write would leave a message
+    the SMSC took as `submitting`, to be sent again after the next start. While any write
+    waits here, newer ones queue behind it, so a message's results still land before its
+    final state.
+    """
+
+    def __init__(self) -> None:
+        self._items: deque[tuple[str, Callable[[], None]]] = deque()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def write(self, label: str, fn: Callable[[], None]) -> None:
+        """Run `fn` (a store write) now, or keep it behind the ones already waiting."""
+        with self._lock:
+            if not self._items:
+                try:
+                    fn()
+                    return
+                except StoreError as exc:
+                    log.warning("store refused %s (%s); keeping it to offer again", label, exc)
+            self._items.append((label, fn))
+
+    def retry(self) -> None:
+        """Offer the waiting writes again, oldest first, until one is refused."""
+        with self._lock:
+            while self._items:
+                label, fn = self._items[0]
+                try:
+                    fn()
+                except StoreError:
+                    return
+                self._items.popleft()
+                log.info("store took %s at last", label)
+
+    def labels(self) -> list[str]:
+        with self._lock:
+            return [label for label, _fn in self._items]
 
 
 @dataclass(eq=False)
@@ -92,6 +146,8 @@ class Engine:
         self._ready: ReadyQueue[Ticket] = ReadyQueue()
         self._retries: RetrySchedule[Ticket] = RetrySchedule()
         self._progress: dict[str, _Progress] = {}
+        self._pending_writes = PendingWrites()
+        self._store_failures_seen = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -106,6 +162,7 @@ class Engine:
             metrics.POSSIBLE_DUPLICATES.inc(requeued)
             log.warning("requeued %d messages that were in flight at the last stop", requeued)
         metrics.QUEUE_DEPTH.set(self.store.pending_count())
+        self._observe_store()
         self.pool.start()
         for name, target in (
             ("engine-feeder", self._feed_loop),
@@ -117,7 +174,10 @@ class Engine:
             self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop claiming, let the sessions drain and unbind, give back what was not sent."""
+        """Stop claiming, let the sessions drain and unbind, give back what was not sent.
+
+        Writes the store has not recorded yet are retried by the store until it closes
+        (Store.close); here only those it refused to queue are offered once more."""
         self._stopping.set()
         self._wake.set()
         for thread in self._threads:
@@ -125,12 +185,28 @@ class Engine:
         self._ready.drain()
         self._retries.drain()
         self.pool.stop(self.settings.stop_grace)
+        self._pending_writes.retry()
+        for label in self._pending_writes.labels():
+            log.error("not recorded at stop (the store refused it): %s", label)
         with self._lock:
             unfinished = [pid for pid, p in self._progress.items() if not p.done]
             self._progress.clear()
         if unfinished:
+            self._release(unfinished)
+
+    def _release(self, unfinished: list[str]) -> None:
+        try:
             self.store.release(unfinished)
-            log.info("released %d unsent messages back to the queue", len(unfinished))
+        except StoreError as exc:
+            log.error(
+                "could not release %d unsent messages (%s); they stay submitting and are"
+                " requeued at the next start: %s",
+                len(unfinished),
+                exc,
+                ", ".join(unfinished),
+            )
+            return
+        log.info("released %d unsent messages back to the queue", len(unfinished))
 
     def notify_new_work(self) -> None:
         """Called after an accept commits: wake the feeder now instead of at its next poll."""
@@ -158,6 +234,8 @@ class Engine:
             self._wake.clear()
             if not self.ready() or len(self._ready) >= s.ready_low_water:
                 continue
+            if not self._store_takes_writes():
+                continue  # claiming is a write, and its results could not be recorded
             try:
                 claimed = self.store.claim(s.claim_batch)
             except Exception:
@@ -183,9 +261,18 @@ class Engine:
             tickets.extend(Ticket(progress, seg) for seg in message.segments)
         self._ready.put_many(tickets)
 
+    def _store_takes_writes(self) -> bool:
+        """The store commits and holds no unrecorded write of ours (see the module
+        docstring): only then is new work claimed or submitted."""
+        return self.store.writable() and not self.store.unrecorded() and not self._pending_writes
+
     def next_submissions(self, limit: int, timeout: float) -> list[Ticket]:
-        """SessionHandler: the next segments to submit, skipping finished messages."""
+        """SessionHandler: the next segments to submit, skipping finished messages.
+        Nothing while the store cannot record the answers (waits `timeout` instead)."""
         if self._stopping.is_set():
+            return []
+        if not self._store_takes_writes():
+            self._stopping.wait(timeout)
             return []
         taken = self._ready.take(limit, timeout)
         # Ask the feeder for more only after consuming some: waking it on an empty queue
@@ -220,15 +307,14 @@ class Engine:
             self._fail(progress, f"SMSC refused: {name}", status, "smsc_permanent")
 
     def _record(self, ticket: Ticket, status: int, smsc_message_id: str | None) -> None:
-        """Asynchronous; if the store cannot take it, the message stays `submitting` and is
-        submitted again after a restart (at-least-once), so log loudly and go on."""
+        """Asynchronous; the store retries it until it lands (see the module docstring)."""
         result = SegmentResult(
             ticket.message_id, ticket.segment.seq, status, smsc_message_id, self._clock()
         )
-        try:
-            self.store.record_results([result])
-        except StoreError as exc:
-            log.error("could not record the result of %s: %s", ticket.message_id, exc)
+        self._pending_writes.write(
+            f"record_results {ticket.message_id}/{ticket.segment.seq}",
+            lambda: self.store.record_results([result]),
+        )
 
     def _retry(self, ticket: Ticket, status: str) -> None:
         if self._stopping.is_set():
@@ -250,19 +336,36 @@ class Engine:
             for ticket in self._retries.take_due(timeout=0.5):
                 if not ticket.progress.done:
                     self._ready.put_front(ticket)
+            if self._pending_writes:
+                self._pending_writes.retry()
 
     def _maintenance_loop(self) -> None:
-        """Slow periodic work: incomplete inbound messages past their timeout, gauges."""
+        """Slow periodic work: incomplete inbound messages past their timeout, gauges.
+        Its writes wait while the store cannot commit: they would only be refused."""
         while not self._stopping.wait(self.settings.maintenance_interval):
             try:
+                self._observe_store()
+                if not self.store.writable():
+                    continue
                 before = self._clock() - self.settings.mo_reassembly_timeout
                 expired = self.store.expire_inbound(before)
                 if expired:
                     metrics.REASSEMBLY_TIMEOUTS.inc(expired)
                 metrics.RECEIPTS_UNMATCHED_NOW.set(self.store.unmatched_receipts())
                 self._purge()
+            except StoreError as exc:  # the writer has logged the cause already
+                log.warning("maintenance pass skipped: %s", exc)
             except Exception:
                 log.exception("maintenance pass failed")
+
+    def _observe_store(self) -> None:
+        """The store's write health as metrics (the writer keeps the counts)."""
+        metrics.STORE_WRITABLE.set(1 if self.store.writable() else 0)
+        metrics.STORE_UNRECORDED_WRITES.set(self.store.unrecorded() + len(self._pending_writes))
+        failures = self.store.write_failures()
+        if failures > self._store_failures_seen:
+            metrics.STORE_WRITE_FAILURES.inc(failures - self._store_failures_seen)
+        self._store_failures_seen = failures
 
     def _purge(self) -> None:
         """Retention: one small batch per pass, so no pass holds locks for long."""
@@ -289,10 +392,12 @@ class Engine:
         log.info("message %s failed: %s", progress.claimed.id, error)
 
     def _finish(self, message_id: str, state: State, **details: Any) -> None:
-        try:
-            self.store.finish(message_id, state, at=self._clock(), **details)
-        except StoreError as exc:
-            log.error("could not record %s as %s: %s", message_id, state.value, exc)
+        """Asynchronous and retried, like _record (queued after the message's results)."""
+        at = self._clock()
+        self._pending_writes.write(
+            f"finish {message_id} {state.value}",
+            lambda: self.store.finish(message_id, state, at=at, **details),
+        )
 
     def _mark_done(self, progress: _Progress) -> bool:
         with self._lock:

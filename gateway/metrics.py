@@ -139,6 +139,25 @@ def observe_commit(operations: int, seconds: float) -> None:
     STORE_COMMIT_SECONDS.observe(seconds)
 
 
+# -- Store: write health (disk full, I/O errors, lost database; docs/durability.md) ---------
+STORE_WRITABLE = Gauge(
+    "smpp_gateway_store_writable",
+    "1 while the store commits writes; 0 from a failed write until a probe write commits.",
+    registry=REGISTRY,
+)
+STORE_UNRECORDED_WRITES = Gauge(
+    "smpp_gateway_store_unrecorded_writes",
+    "Writes made after the SMSC or a webhook receiver answered that the store has not "
+    "committed yet; kept in memory and retried.",
+    registry=REGISTRY,
+)
+STORE_WRITE_FAILURES = Counter(
+    "smpp_gateway_store_write_failures_total",
+    "Store transactions that failed because the store did (not the operation).",
+    registry=REGISTRY,
+)
+
+
 # -- Store: sharing work between daemons (PostgreSQL), retention ----------------------------
 STORE_CLAIMS = Counter(
     "smpp_gateway_store_claims_total",

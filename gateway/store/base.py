@@ -61,8 +61,10 @@ class Store(Protocol):
     def record_results(self, results: Sequence[SegmentResult]) -> None:
         """Record submit_sm outcomes (SMSC id, status, time) per segment. Asynchronous:
         returns once enqueued; blocks only if the writer queue is full, and then raises
-        StoreError after a short bound. A failure to commit is logged, never silent.
-        A segment that already has status 0 is not overwritten."""
+        StoreError after a short bound. When the store fails (disk full, I/O error, lost
+        connection) the write is kept in memory and retried, in order, until it commits
+        or the store closes (then it is logged by id); an operation that fails by itself
+        is logged. A segment that already has status 0 is not overwritten."""
         ...
 
     def finish(
@@ -75,7 +77,8 @@ class Store(Protocol):
         at: float,
     ) -> None:
         """Set a message's state (sent, failed, ...) with error and SMPP status, and add a
-        history event. Asynchronous, like record_results."""
+        history event. Asynchronous and retried like record_results, on the same writer
+        and after it, so a message's results land before its final state."""
         ...
 
     def requeue_claimed(self) -> int:
@@ -93,7 +96,8 @@ class Store(Protocol):
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything enqueued before this call has been committed (or has
-        failed and been logged). Raises StoreError on timeout or when closed."""
+        failed and been logged). Raises StoreError on timeout, when closed, and at once
+        while the store fails (writes kept for a retry have not been committed)."""
         ...
 
     def get_message(self, message_id: str) -> MessageView | None:
@@ -110,9 +114,20 @@ class Store(Protocol):
         ...
 
     def writable(self) -> bool:
-        """Cheap readiness probe: the writer runs and its last commit succeeded. After a
-        failed commit, it tries one trivial write (bounded to 1 s) so it can recover while
-        no traffic arrives."""
+        """Readiness, without waiting: the writers run and none has failed to write since
+        its last committed probe. A failed BEGIN, COMMIT or write caused by the store
+        (not by the operation) makes it False; the writer then probes with a real
+        one-page write (backoff up to writer.RETRY_MAX_DELAY), so it turns True again
+        soon after the store can commit, with or without traffic."""
+        ...
+
+    def unrecorded(self) -> int:
+        """Asynchronous writes the store failed to commit that wait in memory for a
+        retry (0 normally). The engine claims no new work while this is not 0."""
+        ...
+
+    def write_failures(self) -> int:
+        """Transactions that failed because the store did, since the store opened."""
         ...
 
     def purge(self, before: float, limit: int = 500) -> Any:
@@ -155,7 +170,8 @@ class Store(Protocol):
         ...
 
     def outbox_delivered(self, item_id: str, at: float) -> None:
-        """Asynchronous: the receiver answered 2xx."""
+        """Asynchronous, retried like record_results: the receiver answered 2xx. Losing
+        it would deliver the webhook again once its lease ends."""
         ...
 
     def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:

@@ -46,7 +46,7 @@ from gateway.store import sqlite_ops as ops
 from gateway.store import sqlite_receipts as rx
 from gateway.store.base import StoreError
 from gateway.store.location import parse_location
-from gateway.store.postgres_conn import PgConnection
+from gateway.store.postgres_conn import PgConnection, is_store_failure
 from gateway.store.postgres_listen import Listener
 from gateway.store.postgres_locks import Locked, prelude
 from gateway.store.postgres_writers import Writers
@@ -106,6 +106,8 @@ class PostgresStore(SharedOperations):
                 on_commit=on_commit,
                 begin=None,  # psycopg opens the transaction implicitly
                 prelude=prelude,
+                probe=pg.probe,
+                is_store_failure=is_store_failure,
             ),
             writers,
         )
@@ -261,14 +263,13 @@ class PostgresStore(SharedOperations):
         self._writers.flush(timeout)
 
     def writable(self) -> bool:
-        if not self._writers.alive:
-            return False
-        for writer in self._writers.unhealthy():
-            try:  # its last commit failed: a trivial real write tells whether it recovered
-                writer.call(pg.probe, label="probe", timeout=1.0)
-            except StoreError:
-                return False
-        return not self._writers.unhealthy()
+        return self._writers.alive and not self._writers.unhealthy()
+
+    def unrecorded(self) -> int:
+        return sum(w.unrecorded for w in self._writers.all)
+
+    def write_failures(self) -> int:
+        return sum(w.failures for w in self._writers.all)
 
     def purge(self, before: float, limit: int = 500) -> retention.Purged:
         """One retention batch (see retention.py)."""

@@ -14,6 +14,29 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
+import psycopg
+
+# SQLSTATE classes that say the server or the connection failed, not the statement:
+# connection exception, insufficient resources (disk full, out of memory), object not in
+# prerequisite state (lock not available), operator intervention (shutdown, cancel),
+# system error (I/O), internal error. Not class 40 (deadlock, serialization failure):
+# the batch's operations are then tried one by one, which is the cure.
+_STORE_FAILURE_CLASSES = frozenset({"08", "53", "55", "57", "58", "XX"})
+_READ_ONLY_TRANSACTION = "25006"  # a standby after a failover
+
+
+def is_store_failure(exc: BaseException) -> bool:
+    """True when `exc` means the database cannot take writes now (retried later);
+    False for a statement's own error (a constraint, bad data)."""
+    if isinstance(exc, OSError | MemoryError | psycopg.InterfaceError):
+        return True
+    if not isinstance(exc, psycopg.Error):
+        return False
+    state = exc.sqlstate
+    if state is None:  # no answer from the server: the connection failed
+        return isinstance(exc, psycopg.OperationalError)
+    return state[:2] in _STORE_FAILURE_CLASSES or state == _READ_ONLY_TRANSACTION
+
 
 @lru_cache(maxsize=512)
 def qmark_to_format(sql: str) -> str:

@@ -43,6 +43,20 @@ from gateway.store.writer import OnCommit, Writer
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
 BUSY_TIMEOUT = 5.0  # seconds SQLite retries a lock held by another process
+# Primary result codes that say the database file or its disk failed, not the statement:
+# BUSY, LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB.
+_STORE_FAILURE_CODES = frozenset({5, 6, 7, 8, 10, 11, 13, 14, 15, 26})
+
+
+def is_store_failure(exc: BaseException) -> bool:
+    """True when `exc` means the store cannot write (disk full, I/O error, locked too
+    long), so the write is retried; False for a statement's own error (a constraint)."""
+    if isinstance(exc, OSError | MemoryError):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (
+        isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _STORE_FAILURE_CODES
+    )
 
 
 class SQLiteStore(SharedOperations):
@@ -72,6 +86,8 @@ class SQLiteStore(SharedOperations):
             max_delay=commit_max_delay,
             queue_size=queue_size,
             on_commit=on_commit,
+            probe=ops.probe,
+            is_store_failure=is_store_failure,
         )
         self._readers: list[sqlite3.Connection] = []
         self._local = threading.local()
@@ -175,15 +191,13 @@ class SQLiteStore(SharedOperations):
         self._writer.flush(timeout)
 
     def writable(self) -> bool:
-        if not self._writer.alive:
-            return False
-        if self._writer.healthy:
-            return True
-        try:  # the last commit failed: a real one-page write tells whether it recovered
-            self._writer.call(ops.probe, label="probe", timeout=1.0)
-        except StoreError:
-            return False
         return self._writer.healthy
+
+    def unrecorded(self) -> int:
+        return self._writer.unrecorded
+
+    def write_failures(self) -> int:
+        return self._writer.failures
 
     def purge(self, before: float, limit: int = 500) -> retention.Purged:
         """One retention batch (see retention.py)."""

@@ -172,6 +172,10 @@ class Dispatcher:
         while not self._stopping.is_set():
             try:
                 full = self._claim_once()
+            except StoreError as exc:  # disk full, database gone: the store logs the cause
+                log.warning("cannot claim webhooks: %s", exc)
+                full = False
+                self._wake.wait(STORE_ERROR_PAUSE)
             except Exception:  # the claimer outlives any one failure
                 log.exception("cannot claim webhooks")
                 full = False
@@ -187,7 +191,7 @@ class Dispatcher:
         """Claim to refill the hand-off queue; True when as many came as were asked for."""
         with self._lock:
             free = self._capacity - self._assigned
-        if free <= 0:
+        if free <= 0 or not self.store.writable():  # a claim is a write: it would fail
             return False
         items = self.store.claim_outbox(free, self.settings.lease)
         for item in items:

@@ -35,6 +35,7 @@ from gateway.store.postgres_migrate import migrate, missing
 from tests.pgdb import fresh_database
 from tests.unit.test_api_store import record
 from tests.unit.test_store_sqlite import PARAMS, msg
+from tests.waiting import wait_for
 
 
 class Clock:
@@ -399,6 +400,28 @@ def test_the_writer_reconnects_after_the_server_drops_it(store: PostgresStore) -
     store.accept([msg("after")])  # the next one runs on a new connection
     assert store.writable()
     assert store.get_message("after") is not None
+
+
+def test_results_written_into_a_dropped_connection_are_retried_not_lost(
+    store: PostgresStore,
+) -> None:
+    """Issue 11: the asynchronous writes after the SMSC answered used to be logged and
+    lost when their batch failed; the writer keeps them and they land on a new
+    connection."""
+    store.accept([msg("m")])
+    store.claim(1)
+    with psycopg.connect(store.url, autocommit=True) as admin:
+        admin.execute(  # waits (up to 5 s) until each backend has exited
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    store.record_results([SegmentResult("m", 0, 0, "smsc-m", 1001.0)])
+    store.finish("m", State.SENT, at=1002.0)
+    wait_for(lambda: store.write_failures() >= 1, timeout=10, what="the dead connection met")
+    wait_for(lambda: store.writable() and store.unrecorded() == 0, timeout=10, what="recorded")
+    view = store.get_message("m")
+    assert view is not None
+    assert (view.state, view.smsc_message_ids) == (State.SENT, ("smsc-m",))
 
 
 def test_receipts_of_both_parts_on_two_daemons_decide_the_message(

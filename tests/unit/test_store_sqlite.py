@@ -28,6 +28,7 @@ from gateway.store.migrate import (
 )
 from gateway.store.sqlite import SQLiteStore
 from gateway.store.writer import Writer
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = SubmitParams("Gateway", 5, 0, "41791234567", 1, 1, 0, 0x40)
@@ -337,6 +338,8 @@ class FlakyConnection:
 
 
 def test_failed_commit_fails_the_batch_and_marks_unhealthy(tmp_path: Path, caplog) -> None:
+    """The synchronous write fails; the asynchronous one is kept and lands after the disk
+    recovers (issue 11: it used to be logged and lost). More in test_store_faults.py."""
     path = tmp_path / "f.db"
     flaky = FlakyConnection(sqlite3.connect(path, isolation_level=None, check_same_thread=False))
     flaky.conn.execute("CREATE TABLE t (x INTEGER)")
@@ -347,20 +350,21 @@ def test_failed_commit_fails_the_batch_and_marks_unhealthy(tmp_path: Path, caplo
     with caplog.at_level(logging.ERROR, logger="gateway.store"):
         writer.submit(
             lambda c: c.execute("INSERT INTO t VALUES (1)"),
-            label="lost-async",
+            label="kept-async",
             wait=False,
             timeout=1,
         )
         with pytest.raises(StoreError, match="disk is full"):
             writer.call(lambda c: c.execute("INSERT INTO t VALUES (2)"), label="w", timeout=5)
     assert not writer.healthy
-    assert "lost-async" in caplog.text
+    assert "disk is full" in caplog.text
+    assert writer.unrecorded == 1
     flaky.fail = False
+    wait_for(lambda: writer.healthy and writer.unrecorded == 0, timeout=5, what="recovery")
     writer.call(lambda c: c.execute("INSERT INTO t VALUES (3)"), label="w", timeout=5)
-    assert writer.healthy
     writer.stop()
     with sqlite3.connect(path) as conn:
-        assert [r[0] for r in conn.execute("SELECT x FROM t")] == [3]
+        assert [r[0] for r in conn.execute("SELECT x FROM t")] == [1, 3]
 
 
 def test_accept_timeout_before_the_writer_reaches_it(store: SQLiteStore) -> None:
