@@ -9,6 +9,8 @@ The registry is the one piece of module-level mutable state the project allows.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -17,6 +19,9 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+
+if TYPE_CHECKING:
+    from gateway.store.base import Effects
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
@@ -260,6 +265,19 @@ INBOUND_MESSAGES = Counter(
     ["complete"],
     registry=REGISTRY,
 )
+
+
+def observe_effects(effects: Effects) -> None:
+    """Store hook: what a write did, counted once it has committed (never inside the
+    transaction, which the writer may roll back and run again)."""
+    for change in effects.changes:
+        MESSAGE_STATE_CHANGES.labels(change.state.public).inc()
+        if change.state.final and change.submitted_at is not None:
+            RECEIPT_LATENCY.observe(max(0.0, change.at - change.submitted_at))
+    for message in effects.inbound:
+        INBOUND_MESSAGES.labels(str(message.complete).lower()).inc()
+
+
 REASSEMBLY_TIMEOUTS = Counter(
     "smpp_gateway_inbound_reassembly_timeouts_total",
     "Inbound messages posted incomplete after the reassembly timeout.",

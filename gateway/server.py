@@ -8,7 +8,6 @@ submits, then unbinds. One worker is deliberate: binds must have one owner (DESI
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +21,9 @@ from gateway.engine import Engine, EngineSettings
 from gateway.http import create_app
 from gateway.http.context import Services
 from gateway.intake import DeliverIntake
-from gateway.model import FINAL_STATES, InboundMessage, OutboxRow, StateChange
 from gateway.smpp import SessionPool, SessionSettings, session_settings
-from gateway.store import Store, StoreHooks, open_store
-from gateway.webhooks.callbacks import CallbackSettings, build_callback, build_inbound
+from gateway.store import Store, open_store
+from gateway.webhooks.callbacks import CallbackHooks, CallbackSettings
 from gateway.webhooks.dispatcher import Dispatcher, DispatcherSettings
 
 log = logging.getLogger("gateway.server")
@@ -60,26 +58,6 @@ class Runtime:
             self.store.close()
 
 
-def store_hooks(cfg: Config) -> StoreHooks:
-    """What a state change or an inbound message turns into, inside the store's transaction."""
-    settings = CallbackSettings.from_config(cfg.webhooks)
-
-    def new_id() -> str:
-        return str(uuid.uuid4())
-
-    def on_state_change(change: StateChange) -> OutboxRow | None:
-        metrics.MESSAGE_STATE_CHANGES.labels(change.state.public).inc()
-        if change.state in FINAL_STATES and change.submitted_at is not None:
-            metrics.RECEIPT_LATENCY.observe(max(0.0, change.at - change.submitted_at))
-        return build_callback(change, settings, new_id)
-
-    def on_inbound(message: InboundMessage) -> OutboxRow | None:
-        metrics.INBOUND_MESSAGES.labels(str(message.complete).lower()).inc()
-        return build_inbound(message, settings, new_id)
-
-    return StoreHooks(on_state_change=on_state_change, on_inbound=on_inbound, new_id=new_id)
-
-
 def build_runtime(cfg: Config) -> Runtime:
     """Assemble store, engine and app from the config; the one place parts meet."""
     store = open_store(
@@ -87,7 +65,8 @@ def build_runtime(cfg: Config) -> Runtime:
         commit_max_batch=cfg.store.commit_max_batch,
         commit_max_delay=cfg.store.commit_max_delay,
         on_commit=metrics.observe_commit,
-        hooks=store_hooks(cfg),
+        hooks=CallbackHooks(CallbackSettings.from_config(cfg.webhooks)),
+        on_effects=metrics.observe_effects,
         pool_size=cfg.store.pool_size,
         lease=cfg.store.claim_lease,
         migrate_on_start=cfg.store.migrate_on_start,

@@ -145,6 +145,18 @@ class GatewayProcess:
     def get(self, path: str, **kw: Any) -> Response:
         return self.request("GET", path, **kw)
 
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of a metric's samples with these labels in one scrape (0 when absent)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = self.get("/metrics").body.decode()
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
+
     def send(self, **fields: Any) -> dict[str, Any]:
         response = self.request("POST", "/sms", fields)
         assert response.status == 200, response.body

@@ -6,11 +6,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gateway.store.base import Store, StoreError
+from gateway.store.base import Effects, Store, StoreError, StoreHooks
 from gateway.store.location import Location, parse_location
-from gateway.store.sqlite_receipts import StoreHooks
 
-__all__ = ["Location", "Store", "StoreError", "StoreHooks", "migrate_store", "open_store"]
+__all__ = [
+    "Effects",
+    "Location",
+    "Store",
+    "StoreError",
+    "StoreHooks",
+    "migrate_store",
+    "open_store",
+]
 
 
 def _where(path: str) -> Location:
@@ -30,6 +37,7 @@ def open_store(
     queue_size: int = 100_000,
     clock: Callable[[], float] = time.time,
     hooks: StoreHooks | None = None,
+    on_effects: Callable[[Effects], None] | None = None,
     pool_size: int = 4,
     lease: float = 30.0,
     migrate_on_start: bool = True,
@@ -43,11 +51,11 @@ def open_store(
     `synchronous` is SQLite's setting for the write connection: FULL (the default) makes
     every commit survive power loss, which "stored before responseCode 0" requires.
     `hooks` turn state changes and inbound messages into webhook outbox rows inside the
-    same transaction (see sqlite_receipts.StoreHooks).
+    same transaction (base.StoreHooks); `on_effects` hears of them after the commit.
     PostgreSQL only: `pool_size` read connections, claim `lease` seconds,
     `migrate_on_start` (False: refuse to start on an old schema), `on_event(name,
     count)` for claims, lease expiries and cross-daemon receipts (metrics), and
-    `writers`, the write connections (postgres_writers.py).
+    `writers`, the write connections (postgres/writers.py).
     Raises StoreError when the store cannot be opened or migrated.
     """
     where = _where(path)
@@ -58,9 +66,10 @@ def open_store(
         "queue_size": queue_size,
         "clock": clock,
         "hooks": hooks,
+        "on_effects": on_effects,
     }
     if where.kind == "postgresql":
-        from gateway.store.postgres import PostgresStore
+        from gateway.store.postgres.store import PostgresStore
 
         return PostgresStore(
             where.target,
@@ -71,7 +80,7 @@ def open_store(
             on_event=on_event,
             writers=writers,
         ).open()
-    from gateway.store.sqlite import SQLiteStore
+    from gateway.store.sqlite.store import SQLiteStore
 
     return SQLiteStore(where.target, **common, synchronous=synchronous).open()
 
@@ -80,7 +89,7 @@ def migrate_store(path: str) -> list[int]:
     """Apply missing migrations (the `smpp-gateway migrate` command); returns versions."""
     where = _where(path)
     if where.kind == "postgresql":
-        from gateway.store.postgres_migrate import migrate as migrate_postgres
+        from gateway.store.postgres.migrate import migrate as migrate_postgres
 
         return migrate_postgres(where.target)
     import sqlite3

@@ -8,19 +8,24 @@ the commit (synchronous) or only enqueue (asynchronous).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
 
 from gateway.model import (
     ClaimedMessage,
+    InboundMessage,
     InboundPart,
     MessageView,
     NewMessage,
     OutboxItem,
+    OutboxRow,
     ReceiptRecord,
     SegmentResult,
     State,
+    StateChange,
 )
 from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
 
@@ -28,6 +33,82 @@ from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
 class StoreError(RuntimeError):
     """The store cannot take the write: disk full or failing, locked too long, closed,
     or the write did not commit within its timeout. The caller answers with an error."""
+
+
+class StoreHooks:
+    """What a state change or an inbound message calls for: a webhook outbox row or None.
+
+    Asked inside the write's transaction, so the row commits with the change (aiosmtpd's
+    handler hooks are the model: the return value is the answer). This default calls for
+    nothing; gateway/webhooks/callbacks.py builds the provider's callbacks. Hooks must be
+    pure: the transaction may be rolled back and run again, and nothing they do outside
+    their return value would be undone.
+    """
+
+    def on_state_change(self, change: StateChange) -> OutboxRow | None:
+        return None
+
+    def on_inbound(self, message: InboundMessage) -> OutboxRow | None:
+        return None
+
+    def new_id(self) -> str:
+        return str(uuid.uuid4())
+
+
+@dataclass
+class Effects:
+    """What a write did beyond its own rows: reported once it has committed (metrics,
+    waking the dispatcher), never from inside the transaction, which may be retried."""
+
+    changes: list[StateChange] = field(default_factory=list)
+    inbound: list[InboundMessage] = field(default_factory=list)
+    webhooks: int = 0  # outbox rows queued
+
+    def __bool__(self) -> bool:
+        return bool(self.changes or self.inbound or self.webhooks)
+
+
+class Journal:
+    """One execution of a write: asks the hooks and keeps the effects. A fresh one per
+    execution, so a batch retried one by one reports each change once."""
+
+    def __init__(self, hooks: StoreHooks) -> None:
+        self._hooks = hooks
+        self.effects = Effects()
+
+    def state_changed(self, change: StateChange) -> OutboxRow | None:
+        self.effects.changes.append(change)
+        return self._counted(self._hooks.on_state_change(change))
+
+    def inbound(self, message: InboundMessage) -> OutboxRow | None:
+        self.effects.inbound.append(message)
+        return self._counted(self._hooks.on_inbound(message))
+
+    def new_id(self) -> str:
+        return self._hooks.new_id()
+
+    def _counted(self, row: OutboxRow | None) -> OutboxRow | None:
+        if row is not None:
+            self.effects.webhooks += 1
+        return row
+
+
+class Outcome(NamedTuple):
+    """An operation's return value and its effects; the writer hands the value to the
+    caller and the effects to the store's observer after the commit."""
+
+    value: Any
+    effects: Effects
+
+
+def journaled(hooks: StoreHooks, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A writer operation running `fn(conn, journal, *args, **kwargs)` with a fresh Journal."""
+
+    def op(conn: Any) -> Outcome:
+        journal = Journal(hooks)
+        return Outcome(fn(conn, journal, *args, **kwargs), journal.effects)
+
+    return op
 
 
 class Store(Protocol):
@@ -135,6 +216,13 @@ class Store(Protocol):
         and receipts) created before `before`, and up to `limit` delivered webhooks
         finished before it. One short transaction; returns retention.Purged counts, so
         the caller repeats while a count equals `limit`."""
+        ...
+
+    def void_webhook_leases(self) -> int:
+        """When a daemon's dispatcher starts: the leases a dead dispatcher left are void
+        (SQLite: one daemon owns the file). Returns how many. Only the daemon calls this,
+        never an admin command: voiding the leases of a running dispatcher would deliver
+        its webhooks in flight a second time. PostgreSQL returns 0 (leases expire)."""
         ...
 
     def on_new_work(self, callback: Callable[[], None]) -> None:

@@ -1,6 +1,6 @@
-"""What both backends do the same way: the same SQL (sqlite_*.py) through their writers.
+"""What both backends do the same way: the same SQL (store/sql/) through their writers.
 
-PostgreSQL runs the SQLite statements unchanged (postgres_conn.py), so the outbox, dead
+PostgreSQL runs the SQLite statements unchanged (postgres/conn.py), so the outbox, dead
 letter, depth and usage operations are one implementation here. A backend supplies
 `_read(fn)` (one consistent snapshot), `_any_writer()` (the writer thread to queue on)
 and `_clock`.
@@ -14,9 +14,8 @@ from typing import Any
 
 from gateway.model import OutboxItem
 from gateway.model_api import ReceiverUsage
-from gateway.store import sqlite_api as api
-from gateway.store import sqlite_ops as ops
-from gateway.store import sqlite_receipts as rx
+from gateway.store.sql import api, outbox, states
+from gateway.store.sql import messages as ops
 from gateway.store.writer import Writer
 
 ENQUEUE_TIMEOUT = 2.0  # how long an asynchronous write may block on a full queue
@@ -38,27 +37,27 @@ class SharedOperations:
         self._any_writer().submit(op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT)
 
     def outbox_delivered(self, item_id: str, at: float) -> None:
-        self._async(partial(rx.outbox_delivered, item_id=item_id, at=at), f"delivered {item_id}")
+        self._async(partial(outbox.delivered, item_id=item_id, at=at), f"delivered {item_id}")
 
     def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
-        op = partial(rx.outbox_retry, item_id=item_id, next_at=next_at, error=error)
+        op = partial(outbox.retry, item_id=item_id, next_at=next_at, error=error)
         self._async(op, f"retry {item_id}")
 
     def outbox_dead(self, item_id: str, error: str, at: float) -> None:
-        self._async(partial(rx.outbox_dead, item_id=item_id, error=error, at=at), f"dead {item_id}")
+        self._async(partial(outbox.dead, item_id=item_id, error=error, at=at), f"dead {item_id}")
 
     def replay_dead(self, ids: Sequence[str] | None = None) -> int:
-        op = partial(rx.replay, ids=ids, now=self._clock())
+        op = partial(outbox.replay, ids=ids, now=self._clock())
         return self._any_writer().call(op, label="replay", timeout=30.0)
 
     def list_dead(self, limit: int = 100) -> list[OutboxItem]:
-        return self._read(partial(rx.list_dead, limit=limit))
+        return self._read(partial(outbox.list_dead, limit=limit))
 
     def outbox_depth(self) -> int:
-        return self._read(rx.outbox_depth)
+        return self._read(outbox.depth)
 
     def unmatched_receipts(self) -> int:
-        return self._read(rx.unmatched_count)
+        return self._read(states.unmatched_count)
 
     def pending_count(self) -> int:
         return self._read(lambda c: c.execute(ops.COUNT_PENDING, ops.PENDING).fetchone()[0])

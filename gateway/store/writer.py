@@ -42,7 +42,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.store.base import StoreError
+from gateway.store.base import Effects, Outcome, StoreError
 
 log = logging.getLogger("gateway.store")
 
@@ -87,6 +87,7 @@ class Writer:
         queue_size: int = 100_000,
         begin: str | None = "BEGIN IMMEDIATE",
         on_commit: OnCommit | None = None,
+        on_effects: Callable[[Effects], None] | None = None,
         poll: float = 0.25,
         prelude: Callable[[Any, list[Op]], None] | None = None,
         probe: Op | None = None,
@@ -99,9 +100,10 @@ class Writer:
         self._max_delay = max_delay
         self._begin_sql = begin
         self._on_commit = on_commit
+        self._on_effects = on_effects
         self._poll = poll
         # Runs first in every transaction with the batch's operations: PostgreSQL takes
-        # the batch's advisory locks there, in one sorted order (postgres_locks.py).
+        # the batch's advisory locks there, in one sorted order (postgres/locks.py).
         self._prelude = prelude
         self._probe = probe or _noop
         self._is_store_failure = is_store_failure
@@ -392,7 +394,19 @@ class Writer:
         if operations:
             self._last_batch = operations
             self._report(operations, time.monotonic() - started)
-        return _Outcome.COMMITTED, results
+        return _Outcome.COMMITTED, [self._committed(result) for result in results]
+
+    def _committed(self, result: Any) -> Any:
+        """An operation's value, once its transaction committed; its effects (an Outcome's)
+        go to `on_effects` now, exactly once however often the operation was attempted."""
+        if not isinstance(result, Outcome):
+            return result
+        if result.effects and self._on_effects is not None:
+            try:
+                self._on_effects(result.effects)
+            except Exception:
+                log.exception("store on_effects hook failed")
+        return result.value
 
     # -- store health -----------------------------------------------------------------
 

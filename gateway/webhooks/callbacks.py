@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from gateway import lifecycle
 from gateway.model import InboundMessage, OutboxRow, StateChange
+from gateway.store.base import StoreHooks
 from gateway.timefmt import iso_from_seconds
 from gateway.webhooks.templates import fill_body, fill_url, has_placeholders
 
@@ -41,6 +42,20 @@ class CallbackSettings:
                 for name in cls.__dataclass_fields__
             }
         )
+
+
+class CallbackHooks(StoreHooks):
+    """The store's hooks: a state change or an inbound message calls for the provider's
+    callback, as `settings` say. Pure, as hooks must be (store/base.py)."""
+
+    def __init__(self, settings: CallbackSettings) -> None:
+        self.settings = settings
+
+    def on_state_change(self, change: StateChange) -> OutboxRow | None:
+        return build_callback(change, self.settings, self.new_id)
+
+    def on_inbound(self, message: InboundMessage) -> OutboxRow | None:
+        return build_inbound(message, self.settings, self.new_id)
 
 
 def callback_parameters(change: StateChange) -> dict[str, str]:

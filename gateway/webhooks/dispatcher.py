@@ -124,8 +124,12 @@ class Dispatcher:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start delivering; the webhooks a dead dispatcher had leased are due at once."""
         if self._threads:
             raise RuntimeError("the dispatcher is already started")
+        voided = self.store.void_webhook_leases()
+        if voided:
+            log.info("%d webhooks leased by the last run are due again", voided)
         self._stopping.clear()
         targets = [("webhook-claimer", self._claim_loop)] + [
             (f"webhook-worker-{n}", self._work_loop)

@@ -242,8 +242,8 @@ def test_kill_9_between_receipt_and_callback_still_delivers(dlr_sim, start_gatew
         store={"path": str(gateway.db_path)},
         webhooks={"default_callback_url": receiver.url("/cb")},
     )
-    # SQLite voids the dead daemon's outbox leases at open; PostgreSQL (shared by daemons)
-    # waits for a lease the dead daemon held to pass (30 s with this webhooks.timeout).
+    # SQLite voids the dead daemon's outbox leases when the dispatcher starts; PostgreSQL
+    # (shared by daemons) waits for a lease the dead one held to pass (30 s here).
     wait_for(
         lambda: {c["msgid"] for c in callbacks(receiver) if c["status"] == "DELIVERED"} >= set(ids),
         timeout=45,

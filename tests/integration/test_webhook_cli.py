@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,11 @@ import pytest
 
 from gateway.model import OutboxRow
 from gateway.store import open_store
-from gateway.store import sqlite_receipts as rx
-from tests.gatewayctl import write_config
+from gateway.store.sql import outbox
+from tests.gatewayctl import GatewayProcess, write_config
 from tests.pgdb import fresh_database
+from tests.waiting import wait_for
+from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +71,7 @@ def dead_store(tmp_path: Path, store_where: tuple[str, dict]) -> tuple[Path, lis
             content_type=None,
             body=None,
         )
-        _write(store, lambda conn, row=row: rx.insert_outbox(conn, row, now))
+        _write(store, lambda conn, row=row: outbox.insert(conn, row, now))
         ids.append(row.id)
     for n in range(3):
         store.outbox_dead(ids[n], f"HTTP 404 Not Found: no such hook {n}", now)
@@ -128,3 +131,38 @@ def test_replay_needs_ids_or_all_and_a_store(
     done = cli(elsewhere, "list-dead")
     assert done.returncode == 1 and "no store at nowhere/gw.db" in done.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_list_dead_while_webhooks_are_in_flight_delivers_each_once(
+    sim: Any, start_gateway: Any, store_url: str | None, tmp_path: Path
+) -> None:
+    """An admin command opens the store beside the running daemon: it must not void the
+    dispatcher's leases, or the webhooks in flight would be claimed and sent again."""
+    with WebhookReceiver(delay=3.0) as receiver:
+        gateway = start_gateway(
+            sim.port,
+            webhooks={"default_callback_url": receiver.url("/cb"), "notify_statuses": ["SENT"]},
+        )
+        ids = [send(gateway, n) for n in range(3)]
+        wait_for(lambda: receiver.count >= 3, timeout=15, what="three callbacks in flight")
+        store = {"url": store_url} if store_url else {"path": str(gateway.db_path)}
+        assert (
+            cli(write_config(tmp_path / "admin.toml", {"store": store}), "list-dead").returncode
+            == 0
+        )
+        receiver.set_delay(0)
+        # A voided lease is claimed again within the dispatcher's 0.1 s poll, long before
+        # a webhook made after the command is: once that one arrived, any repeat had too.
+        marker = send(gateway, 9)
+        wait_for(lambda: marker in msgids(receiver), timeout=15, what="the marker callback")
+        wait_for(lambda: all(r.status is not None for r in receiver.requests), timeout=10)
+        assert Counter(msgids(receiver)) == Counter([*ids, marker])
+        assert gateway.metric("smpp_gateway_webhook_attempts_total") == 4
+
+
+def send(gateway: GatewayProcess, n: int) -> str:
+    return gateway.send(**{"from": "Shop", "to": f"4179000000{n}", "text": "x"})["id"]
+
+
+def msgids(receiver: WebhookReceiver) -> list[str | None]:
+    return [r.query.get("msgid") for r in receiver.requests]

@@ -14,7 +14,7 @@ import pytest
 from gateway.model import NewMessage, Segment, SegmentResult, SubmitParams
 from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
 from gateway.store import open_store
-from gateway.store.sqlite import SQLiteStore
+from gateway.store.sqlite.store import SQLiteStore
 from gateway.usage import parse_period, usage_rows
 
 PARAMS = SubmitParams("Gateway", 5, 0, "491725551234", 1, 1, 0, 0)

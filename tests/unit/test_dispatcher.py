@@ -14,7 +14,7 @@ import pytest
 from gateway import metrics
 from gateway.model import OutboxRow
 from gateway.store import Store, open_store
-from gateway.store import sqlite_receipts as rx
+from gateway.store.sql import outbox
 from gateway.webhooks import signing
 from gateway.webhooks.attempt import retry_after
 from gateway.webhooks.dispatcher import Dispatcher, DispatcherSettings
@@ -96,7 +96,7 @@ def add_row(
         content_type=content_type if body is not None else None,
         body=body,
     )
-    store._writer.call(lambda conn: rx.insert_outbox(conn, row, now), label="test", timeout=5)
+    store._writer.call(lambda conn: outbox.insert(conn, row, now), label="test", timeout=5)
     return row
 
 

@@ -22,10 +22,10 @@ import pytest
 from gateway.engine import Engine, EngineSettings, PendingWrites, Ticket
 from gateway.model import State
 from gateway.store import StoreError
-from gateway.store import sqlite_ops as ops
-from gateway.store.postgres_conn import is_store_failure as pg_store_failure
-from gateway.store.sqlite import SQLiteStore
-from gateway.store.sqlite import is_store_failure as sqlite_store_failure
+from gateway.store.postgres.conn import is_store_failure as pg_store_failure
+from gateway.store.sql import messages as ops
+from gateway.store.sqlite.store import SQLiteStore
+from gateway.store.sqlite.store import is_store_failure as sqlite_store_failure
 from gateway.store.writer import Writer
 from tests.unit.test_store_sqlite import msg
 from tests.waiting import wait_for

@@ -30,8 +30,8 @@ from gateway.model import (
 )
 from gateway.store import StoreError, StoreHooks, open_store
 from gateway.store.migrate import discover
-from gateway.store.postgres import PostgresStore
-from gateway.store.postgres_migrate import migrate, missing
+from gateway.store.postgres.migrate import migrate, missing
+from gateway.store.postgres.store import PostgresStore
 from tests.pgdb import fresh_database
 from tests.unit.test_api_store import record
 from tests.unit.test_store_sqlite import PARAMS, msg
@@ -48,19 +48,23 @@ class Clock:
         return self.now
 
 
-def callback_hooks() -> StoreHooks:
+class RowPerChange(StoreHooks):
     """Every state change queues one callback row, as the daemon's hooks do."""
 
-    def on_change(change: StateChange) -> OutboxRow:
+    def on_state_change(self, change: StateChange) -> OutboxRow:
         row_id = f"{change.message_id}:{change.state.value}"
         return OutboxRow(
             row_id, "callback", change.message_id, change.at, "http://x/", "GET", None, None
         )
 
-    def on_inbound(m: Any) -> OutboxRow:
-        return OutboxRow(m.id, "inbound", None, m.received_at, "http://x/mo", "POST", None, b"{}")
+    def on_inbound(self, message: Any) -> OutboxRow:
+        return OutboxRow(
+            message.id, "inbound", None, message.received_at, "http://x/mo", "POST", None, b"{}"
+        )
 
-    return StoreHooks(on_state_change=on_change, on_inbound=on_inbound)
+
+def callback_hooks() -> StoreHooks:
+    return RowPerChange()
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from gateway.store.migrate import (
     postgres_types,
     split_sqlite,
 )
-from gateway.store.sqlite import SQLiteStore
+from gateway.store.sqlite.store import SQLiteStore
 from gateway.store.writer import Writer
 from tests.waiting import wait_for
 

@@ -1,10 +1,9 @@
-"""A psycopg connection that speaks the SQLite modules' DB-API dialect.
+"""A psycopg connection that speaks the sqlite3 DB-API dialect of store/sql/.
 
-Why: the receipt, outbox, idempotency and accept SQL (sqlite_ops, sqlite_receipts,
-sqlite_api) is portable apart from the placeholder, so PostgreSQL reuses it instead of
-keeping a second copy that could drift. This adapter gives those functions what they
-call on an sqlite3.Connection: `execute` and `executemany` with `?` placeholders
-(rewritten to psycopg's `%s`), plus commit/rollback/close for the writer.
+Why: the shared SQL (store/sql/) is portable apart from the placeholder, so PostgreSQL
+reuses it instead of keeping a second copy that could drift. This adapter gives those
+functions what they call on an sqlite3.Connection: `execute` and `executemany` with `?`
+placeholders (rewritten to psycopg's `%s`), plus commit/rollback/close for the writer.
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ class PgConnection:
         self._connect = connect
         self._notify: set[str] = set()
         # smsc id key -> owner id of the daemon that claimed its message, as the batch's
-        # prelude found them (postgres_locks.prelude)
+        # prelude found them (locks.prelude)
         self.key_owners: dict[str, str | None] = {}
 
     def ensure_open(self) -> None:
@@ -81,7 +80,7 @@ class PgConnection:
         return cur
 
     def execute_native(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        """PostgreSQL-only SQL, written with `%s` (postgres_ops.py)."""
+        """PostgreSQL-only SQL, written with `%s` (ops.py)."""
         cur = self.raw.cursor()
         cur.execute(sql, params)
         return cur

@@ -1,11 +1,11 @@
 """The PostgreSQL backend: several daemons on one database, each with its own writer.
 
 Why it looks like the SQLite backend: the same single writer thread with group commit
-(writer.py) and the same portable SQL (through postgres_conn.PgConnection), so the two
+(writer.py) and the same portable SQL (store/sql/, through conn.PgConnection), so the two
 cannot drift. What is different is sharing: claims carry an owner and a lease that a
 background thread renews while the daemon lives (a killed daemon's claims expire and
 another daemon takes them), claims skip rows other daemons hold (SKIP LOCKED), a
-batch takes advisory locks before it runs (postgres_locks.py) so receipts and
+batch takes advisory locks before it runs (locks.py) so receipts and
 submit_sm_resps recorded on different daemons still meet, and an accept NOTIFYs idle
 daemons. Reads go through a small connection pool and never wait for the writer.
 """
@@ -38,19 +38,17 @@ from gateway.model import (
     State,
 )
 from gateway.model_api import Conversion, IdempotencyRecord
-from gateway.store import postgres_migrate as pgm
-from gateway.store import postgres_ops as pg
-from gateway.store import retention
-from gateway.store import sqlite_api as api
-from gateway.store import sqlite_ops as ops
-from gateway.store import sqlite_receipts as rx
-from gateway.store.base import StoreError
+from gateway.store.base import Effects, Outcome, StoreError, StoreHooks, journaled
 from gateway.store.location import parse_location
-from gateway.store.postgres_conn import PgConnection, is_store_failure
-from gateway.store.postgres_listen import Listener
-from gateway.store.postgres_locks import Locked, prelude
-from gateway.store.postgres_writers import Writers
+from gateway.store.postgres import migrate as pgm
+from gateway.store.postgres import ops as pg
+from gateway.store.postgres.conn import PgConnection, is_store_failure
+from gateway.store.postgres.listen import Listener
+from gateway.store.postgres.locks import Locked, prelude
+from gateway.store.postgres.writers import Writers
 from gateway.store.shared import ENQUEUE_TIMEOUT, SharedOperations
+from gateway.store.sql import api, inbound, retention, states
+from gateway.store.sql import messages as ops
 from gateway.store.writer import OnCommit, Writer
 
 log = logging.getLogger("gateway.store")
@@ -81,7 +79,8 @@ class PostgresStore(SharedOperations):
         on_commit: OnCommit | None = None,
         queue_size: int = 100_000,
         clock: Callable[[], float] = time.time,
-        hooks: rx.StoreHooks | None = None,
+        hooks: StoreHooks | None = None,
+        on_effects: Callable[[Effects], None] | None = None,
         pool_size: int = 4,
         lease: float = 30.0,
         owner: str | None = None,
@@ -93,7 +92,7 @@ class PostgresStore(SharedOperations):
         self.owner = owner or default_owner()
         self.lease = lease
         self._clock = clock
-        self._hooks = hooks or rx.StoreHooks()
+        self._hooks = hooks or StoreHooks()
         self._migrate = migrate
         self._on_event = on_event or _no_event
         self._writers = Writers(
@@ -104,6 +103,7 @@ class PostgresStore(SharedOperations):
                 max_delay=commit_max_delay,
                 queue_size=queue_size,
                 on_commit=on_commit,
+                on_effects=on_effects,
                 begin=None,  # psycopg opens the transaction implicitly
                 prelude=prelude,
                 probe=pg.probe,
@@ -218,7 +218,7 @@ class PostgresStore(SharedOperations):
             for k in receipt_ids.normalize_id(r.smsc_message_id)
         }
         return Locked(
-            partial(rx.record_results, rows, hooks=self._hooks),
+            journaled(self._hooks, states.record_results, rows),
             areas=tuple(keys),
             messages=(results[0].message_id,),
         )
@@ -232,13 +232,16 @@ class PostgresStore(SharedOperations):
         smpp_status: int | None = None,
         at: float,
     ) -> None:
-        def run(conn: PgConnection) -> bool:
-            new = State(state)
-            return rx.transition(
-                conn, self._hooks, message_id, new, at, error=error, smpp_status=smpp_status
-            )
-
-        op = Locked(run, messages=(message_id,))
+        transition = journaled(
+            self._hooks,
+            states.transition,
+            message_id,
+            State(state),
+            at,
+            error=error,
+            smpp_status=smpp_status,
+        )
+        op = Locked(transition, messages=(message_id,))
         label = f"finish {message_id} {state}"
         self._writers.for_message(message_id).submit(
             op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT
@@ -247,6 +250,11 @@ class PostgresStore(SharedOperations):
     def requeue_claimed(self) -> int:
         """Nothing to do: other daemons share the database, so claims are not requeued
         wholesale at start; a dead daemon's claims come back when their lease passes."""
+        return 0
+
+    def void_webhook_leases(self) -> int:
+        """Nothing to do: other daemons' dispatchers hold live leases; a dead one's
+        leases expire by time and its webhooks are claimed again then."""
         return 0
 
     def release(self, message_ids: Sequence[str]) -> None:
@@ -281,10 +289,12 @@ class PostgresStore(SharedOperations):
     def record_receipt(self, receipt: ReceiptRecord) -> Future[Any]:
         cross: list[bool] = []
 
-        def run(conn: PgConnection) -> bool:
+        record = journaled(self._hooks, pg.record_receipt, receipt)
+
+        def run(conn: PgConnection) -> Outcome:
             owners = {conn.key_owners.get(k) for k in receipt.id_keys} - {None}
             cross[:] = [bool(owners) and self.owner not in owners]
-            return pg.record_receipt(conn, self._hooks, receipt)
+            return record(conn)
 
         op = Locked(
             run,
@@ -301,7 +311,7 @@ class PostgresStore(SharedOperations):
         return future
 
     def record_inbound(self, part: InboundPart) -> Future[Any]:
-        op = Locked(partial(rx.record_inbound, hooks=self._hooks, part=part), areas=("inbound",))
+        op = Locked(journaled(self._hooks, inbound.record_inbound, part), areas=("inbound",))
         return self._submit_waited(op, f"inbound from {part.sender}")
 
     def _submit_waited(self, op: Callable[[Any], Any], label: str) -> Future[Any]:
@@ -310,8 +320,7 @@ class PostgresStore(SharedOperations):
         return future
 
     def expire_inbound(self, before: float) -> int:
-        expire = partial(rx.expire_inbound, hooks=self._hooks, before=before)
-        op = Locked(expire, areas=("inbound",))
+        op = Locked(journaled(self._hooks, inbound.expire_inbound, before), areas=("inbound",))
         return self._writers.any().call(op, label="expire_inbound", timeout=10.0)
 
     def claim_outbox(self, limit: int, lease: float) -> list[OutboxItem]:

@@ -5,7 +5,7 @@ SQLite, the only write lock) for seconds, stalling accepts and receipts. Each ca
 removes at most `limit` rows of each kind in the caller's transaction, so the
 engine's maintenance loop can run it once a second and stay out of the way. On
 PostgreSQL rows another daemon holds are skipped (SKIP LOCKED), never waited for.
-Portable SQL with `?`, run on sqlite3 or through postgres_conn.PgConnection.
+Portable SQL with `?`, run on sqlite3 or through postgres/conn.py's PgConnection.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The SQL of the API extras (idempotency, conversions, usage) for the SQLite backend.
 
-Functions of a connection, like sqlite_ops.py: write operations run inside the
+Functions of a connection, like messages.py: write operations run inside the
 writer's transaction and never commit themselves; reads run in a reader's snapshot.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
-from gateway.store import sqlite_ops as ops
+from gateway.store.sql import messages as ops
 
 _RECORD_COLUMNS = "api_key_id, idem_key, request_hash, status, response, created_at, expires_at"
 _SELECT_RECORD = (

@@ -15,7 +15,7 @@ import psycopg
 
 from gateway.store.base import StoreError
 from gateway.store.migrate import POSTGRES, apply_migrations, discover
-from gateway.store.postgres_locks import lock_number
+from gateway.store.postgres.locks import lock_number
 
 MIGRATION_LOCK = lock_number("smpp-gateway migrations")
 

@@ -3,7 +3,7 @@
 Why: SQLite allows one writer, so the SQLite store has one. PostgreSQL commits
 concurrent transactions in parallel, and a daemon's writes are bound by round trips
 (each statement waits for the server), not by a file lock; several connections overlap
-those waits. The advisory-lock prelude (postgres_locks.py) that keeps two daemons'
+those waits. The advisory-lock prelude (locks.py) that keeps two daemons'
 transactions from deadlocking works the same between two writers of one daemon.
 
 Order still matters for one message: its submit_sm_resp must be recorded before it is

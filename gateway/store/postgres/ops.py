@@ -1,7 +1,7 @@
 """PostgreSQL-only SQL: claims with owner and lease, lease renewal, outbox claims.
 
-Everything else is the portable SQL of sqlite_ops / sqlite_receipts / sqlite_api run
-through postgres_conn.PgConnection. What differs is sharing work between daemons:
+Everything else is the portable SQL of store/sql/ run
+through conn.PgConnection. What differs is sharing work between daemons:
 `FOR UPDATE SKIP LOCKED` lets two daemons claim at once without waiting for each other
 or taking the same row, and the owner + lease columns let a live daemon keep its
 claims while a dead daemon's claims become claimable again when their lease passes.
@@ -14,8 +14,9 @@ from typing import Any
 
 from gateway import lifecycle
 from gateway.model import ClaimedMessage, OutboxItem, ReceiptRecord, State, SubmitParams
-from gateway.store import sqlite_ops as ops
-from gateway.store import sqlite_receipts as rx
+from gateway.store.base import Journal
+from gateway.store.sql import messages as ops
+from gateway.store.sql import outbox, states
 
 WORK_CHANNEL = "smpp_gateway_work"  # NOTIFY'd when accepted messages commit
 _SUBMIT = ", ".join(f"m.{f.name}" for f in fields(SubmitParams))
@@ -53,7 +54,7 @@ WITH picked AS (
 )
 UPDATE webhook_outbox o SET lease_until = %(until)s, attempts = o.attempts + 1
 FROM picked WHERE o.id = picked.id
-RETURNING {", ".join("o." + c.strip() for c in rx._OUTBOX_COLUMNS.split(","))},
+RETURNING {", ".join("o." + c.strip() for c in outbox.OUTBOX_COLUMNS.split(","))},
     o.attempts, o.state, o.last_error, picked.old_lease IS NOT NULL, o.next_attempt_at
 """
 
@@ -93,7 +94,7 @@ def claim_outbox(
     from an expired lease."""
     params = {"now": now, "limit": limit, "until": now + lease}
     rows = sorted(conn.execute_native(_CLAIM_OUTBOX, params).fetchall(), key=lambda r: r[-1])
-    items = rx._items([r[:11] for r in rows])
+    items = outbox.items([r[:11] for r in rows])
     return items, sum(1 for r in rows if r[11])
 
 
@@ -110,7 +111,7 @@ def probe(conn: Any) -> None:
 
 # A receipt in one round trip: keep it, match it (exact key first, then the hex/decimal
 # readings; newest submit wins), mark its segment, and return the segments' receipt
-# states as they are after this one. The same rules as sqlite_receipts.record_receipt,
+# states as they are after this one. The same rules as sql/states.py record_receipt,
 # which needs five statements for it; on PostgreSQL each statement is a round trip.
 _RECEIPT = """
 WITH seg AS (
@@ -132,7 +133,7 @@ FROM seg JOIN segments s ON s.message_id = seg.message_id GROUP BY seg.message_i
 """
 
 
-def record_receipt(conn: Any, hooks: rx.StoreHooks, r: ReceiptRecord) -> bool:
+def record_receipt(conn: Any, journal: Journal, r: ReceiptRecord) -> bool:
     """Keep the receipt; apply it to its segment and message now if the segment's id is
     known (else record_results matches it later). Returns whether it matched."""
     params = {
@@ -149,12 +150,14 @@ def record_receipt(conn: Any, hooks: rx.StoreHooks, r: ReceiptRecord) -> bool:
     row = conn.execute_native(_RECEIPT, params).fetchone()
     if row is None:
         return False
-    message_id, states = row
-    decided = lifecycle.decide([rx.segment_state(s) for s in states], len(states))
+    message_id, segment_states = row
+    decided = lifecycle.decide(
+        [states.segment_state(s) for s in segment_states], len(segment_states)
+    )
     if decided is not None:
-        rx.transition(
+        states.transition(
             conn,
-            hooks,
+            journal,
             message_id,
             decided,
             r.received_at,

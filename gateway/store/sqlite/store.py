@@ -32,13 +32,11 @@ from gateway.model import (
     State,
 )
 from gateway.model_api import Conversion, IdempotencyRecord
-from gateway.store import retention
-from gateway.store import sqlite_api as api
-from gateway.store import sqlite_ops as ops
-from gateway.store import sqlite_receipts as rx
-from gateway.store.base import StoreError
+from gateway.store.base import Effects, StoreError, StoreHooks, journaled
 from gateway.store.migrate import apply_migrations
 from gateway.store.shared import ENQUEUE_TIMEOUT, SharedOperations
+from gateway.store.sql import api, inbound, outbox, retention, states
+from gateway.store.sql import messages as ops
 from gateway.store.writer import OnCommit, Writer
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
@@ -72,20 +70,22 @@ class SQLiteStore(SharedOperations):
         synchronous: str = "FULL",
         queue_size: int = 100_000,
         clock: Callable[[], float] = time.time,
-        hooks: rx.StoreHooks | None = None,
+        hooks: StoreHooks | None = None,
+        on_effects: Callable[[Effects], None] | None = None,
     ) -> None:
         if synchronous.upper() not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS}")
         self.path = Path(path)
         self._synchronous = synchronous.upper()
         self._clock = clock
-        self._hooks = hooks or rx.StoreHooks()
+        self._hooks = hooks or StoreHooks()
         self._writer = Writer(
             self._connect_writer,
             max_batch=commit_max_batch,
             max_delay=commit_max_delay,
             queue_size=queue_size,
             on_commit=on_commit,
+            on_effects=on_effects,
             probe=ops.probe,
             is_store_failure=is_store_failure,
         )
@@ -106,8 +106,6 @@ class SQLiteStore(SharedOperations):
                 if mode.lower() != "wal":
                     raise StoreError(f"{self.path}: cannot use WAL (journal_mode={mode})")
                 apply_migrations(conn, clock=self._clock)
-                # One daemon owns an SQLite file: leases held by a crashed run are void.
-                conn.execute("UPDATE webhook_outbox SET lease_until = NULL WHERE state = 'pending'")
             finally:
                 conn.close()
         except (OSError, sqlite3.Error) as exc:
@@ -152,7 +150,7 @@ class SQLiteStore(SharedOperations):
             return
         rows = [(r.smsc_message_id, r.command_status, r.at, r.message_id, r.seq) for r in results]
         label = f"record_results {results[0].message_id}/{results[0].seq} ({len(rows)})"
-        op = partial(rx.record_results, rows, hooks=self._hooks)
+        op = journaled(self._hooks, states.record_results, rows)
         self._writer.submit(op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT)
 
     def finish(
@@ -164,17 +162,15 @@ class SQLiteStore(SharedOperations):
         smpp_status: int | None = None,
         at: float,
     ) -> None:
-        def op(conn: sqlite3.Connection) -> bool:
-            return rx.transition(
-                conn,
-                self._hooks,
-                message_id,
-                State(state),
-                at,
-                error=error,
-                smpp_status=smpp_status,
-            )
-
+        op = journaled(
+            self._hooks,
+            states.transition,
+            message_id,
+            State(state),
+            at,
+            error=error,
+            smpp_status=smpp_status,
+        )
         label = f"finish {message_id} {state}"
         self._writer.submit(op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT)
 
@@ -186,6 +182,11 @@ class SQLiteStore(SharedOperations):
         if message_ids:
             op = partial(ops.requeue, ids=list(message_ids), now=self._clock(), detail="released")
             self._writer.call(op, label=f"release ({len(message_ids)})", timeout=30.0)
+
+    def void_webhook_leases(self) -> int:
+        """One daemon owns an SQLite file, so when its dispatcher starts, the leases of
+        the last run's dispatcher are void: their webhooks are due now, not at lease end."""
+        return self._writer.call(outbox.void_leases, label="void webhook leases", timeout=30.0)
 
     def flush(self, timeout: float = 10.0) -> None:
         self._writer.flush(timeout)
@@ -211,11 +212,11 @@ class SQLiteStore(SharedOperations):
     # -- receipts, inbound, outbox ----------------------------------------------------
 
     def record_receipt(self, receipt: ReceiptRecord) -> Future[Any]:
-        op = partial(rx.record_receipt, hooks=self._hooks, r=receipt)
+        op = journaled(self._hooks, states.record_receipt, receipt)
         return self._submit_waited(op, f"receipt {receipt.smsc_message_id}")
 
     def record_inbound(self, part: InboundPart) -> Future[Any]:
-        op = partial(rx.record_inbound, hooks=self._hooks, part=part)
+        op = journaled(self._hooks, inbound.record_inbound, part)
         return self._submit_waited(op, f"inbound from {part.sender}")
 
     def _submit_waited(self, op: Callable[[sqlite3.Connection], Any], label: str) -> Future[Any]:
@@ -224,11 +225,11 @@ class SQLiteStore(SharedOperations):
         return future
 
     def expire_inbound(self, before: float) -> int:
-        op = partial(rx.expire_inbound, hooks=self._hooks, before=before)
+        op = journaled(self._hooks, inbound.expire_inbound, before)
         return self._writer.call(op, label="expire_inbound", timeout=10.0)
 
     def claim_outbox(self, limit: int, lease: float) -> list[OutboxItem]:
-        op = partial(rx.claim_outbox, limit=limit, now=self._clock(), lease=lease)
+        op = partial(outbox.claim, limit=limit, now=self._clock(), lease=lease)
         return self._writer.call(op, label="claim_outbox", timeout=10.0)
 
     # -- reads -----------------------------------------------------------------------

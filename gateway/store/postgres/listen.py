@@ -2,7 +2,7 @@
 
 Why: the HTTP layer wakes its own engine directly after an accept, but the other
 daemons only see the row at their next idle poll (1 s). The accept transaction sends
-NOTIFY (postgres_ops.accept); this thread holds one extra connection that LISTENs and
+NOTIFY (ops.accept); this thread holds one extra connection that LISTENs and
 calls the subscribers. If the connection fails it reconnects after a pause; meanwhile
 the idle poll still finds the work, only later.
 """

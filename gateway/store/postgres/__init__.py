@@ -1,0 +1,1 @@
+"""The PostgreSQL backend: several daemons share one database (store.py)."""

@@ -1,0 +1,195 @@
+"""SQL of a message's state: transitions, submit results and delivery receipts.
+
+Every function runs inside the writer's transaction, so a receipt, the state it causes and
+the callback that state calls for commit together or not at all. What a state change
+calls for is not the store's business: the `Journal` asks the hooks (base.py) and keeps
+what happened, which the store reports once the transaction has committed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from gateway import lifecycle, receipts
+from gateway.model import ReceiptRecord, State, StateChange
+from gateway.store.base import Journal
+from gateway.store.sql import outbox
+
+_EVENT = "INSERT INTO message_events (message_id, at, state, detail) VALUES (?, ?, ?, ?)"
+
+
+def transition(
+    conn: sqlite3.Connection,
+    journal: Journal,
+    message_id: str,
+    new: State,
+    at: float,
+    *,
+    detail: str | None = None,
+    error: str | None = None,
+    smpp_status: int | None = None,
+    error_code: int | None = None,
+) -> bool:
+    """Move a message to `new` if allowed; record the event and queue its callback."""
+    row = conn.execute(  # one round trip on PostgreSQL: the first submit time comes along
+        "SELECT state, receiver, reference, callback, notify_statuses, cost,"
+        " (SELECT MIN(submitted_at) FROM segments WHERE message_id = messages.id"
+        " AND command_status = 0) FROM messages WHERE id = ?",
+        (message_id,),
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"no message {message_id}")
+    if not lifecycle.allowed(State(row[0]), new):
+        return False
+    done_at = at if new.final else None
+    conn.execute(
+        "UPDATE messages SET state = ?, state_changed_at = ?, error = COALESCE(?, error),"
+        " smpp_status = COALESCE(?, smpp_status), error_code = COALESCE(?, error_code),"
+        " done_at = COALESCE(?, done_at) WHERE id = ?",
+        (new.value, at, error, smpp_status, error_code, done_at, message_id),
+    )
+    conn.execute(_EVENT, (message_id, at, new.value, detail if detail is not None else error))
+    change = StateChange(
+        message_id=message_id,
+        state=new,
+        at=at,
+        receiver=row[1],
+        reference=row[2],
+        callback=row[3],
+        notify_statuses=tuple(s for s in row[4].split(",") if s),
+        submitted_at=row[6],
+        error_code=error_code,
+        cost=row[5],
+    )
+    row = journal.state_changed(change)
+    if row is not None:
+        outbox.insert(conn, row, at)
+    return True
+
+
+# -- receipts ------------------------------------------------------------------------------
+
+
+def record_results(conn: sqlite3.Connection, journal: Journal, rows: list[tuple]) -> None:
+    """rows: (smsc_message_id, command_status, at, message_id, seq). Receipts that came
+    before their submit_sm_resp are matched here, the moment the id is known."""
+    conn.executemany(
+        "UPDATE segments SET smsc_message_id = ?, command_status = ?, submitted_at = ?,"
+        " smsc_id_key = ? WHERE message_id = ? AND seq = ?"
+        " AND (command_status IS NULL OR command_status != 0)",
+        [
+            (smsc_id, status, at, _key(smsc_id) if status == 0 else None, mid, seq)
+            for smsc_id, status, at, mid, seq in rows
+        ],
+    )
+    for smsc_id, status, _at, message_id, seq in rows:
+        if status == 0 and smsc_id:
+            _match_waiting_receipts(conn, journal, smsc_id, message_id, seq)
+
+
+def _key(smsc_id: str | None) -> str | None:
+    forms = receipts.normalize_id(smsc_id) if smsc_id else ()
+    return forms[0] if forms else None
+
+
+def _match_waiting_receipts(
+    conn: sqlite3.Connection, journal: Journal, smsc_id: str, message_id: str, seq: int
+) -> None:
+    keys = receipts.normalize_id(smsc_id)
+    marks = ",".join("?" * len(keys))
+    waiting = conn.execute(
+        f"SELECT id, state, error_code, received_at FROM receipts WHERE message_id IS NULL"
+        f" AND id_key IN ({marks}) ORDER BY id",
+        keys,
+    ).fetchall()
+    for receipt_id, state, error_code, received_at in waiting:
+        apply_receipt(
+            conn, journal, receipt_id, message_id, seq, State(state), error_code, received_at
+        )
+
+
+def record_receipt(conn: sqlite3.Connection, journal: Journal, r: ReceiptRecord) -> bool:
+    """Keep the receipt; match it to its segment now if the segment's id is known."""
+    cur = conn.execute(  # RETURNING, not lastrowid: the PostgreSQL adapter has no lastrowid
+        "INSERT INTO receipts (received_at, session, smsc_message_id, id_key, stat, state,"
+        " error_code, done_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            r.received_at,
+            r.session,
+            r.smsc_message_id,
+            r.id_keys[0],
+            r.stat,
+            r.state.value,
+            r.error_code,
+            r.done_date,
+        ),
+    )
+    receipt_id = cur.fetchone()[0]
+    segment = _find_segment(conn, r.id_keys)
+    if segment is None:
+        return False
+    apply_receipt(conn, journal, receipt_id, *segment, r.state, r.error_code, r.received_at)
+    return True
+
+
+def _find_segment(conn: sqlite3.Connection, keys: Sequence[str]) -> tuple[str, int] | None:
+    """Exact key first; then the other readings (hex↔decimal); newest submit wins ties."""
+    marks = ",".join("?" * len(keys))
+    rows = conn.execute(
+        f"SELECT message_id, seq, smsc_id_key FROM segments WHERE smsc_id_key IN ({marks})"
+        " ORDER BY submitted_at DESC",
+        tuple(keys),
+    ).fetchall()
+    if not rows:
+        return None
+    exact = [r for r in rows if r[2] == keys[0]]
+    best = (exact or rows)[0]
+    return best[0], best[1]
+
+
+def apply_receipt(
+    conn: sqlite3.Connection,
+    journal: Journal,
+    receipt_id: int,
+    message_id: str,
+    seq: int,
+    state: State,
+    error_code: int | None,
+    at: float,
+) -> None:
+    conn.execute(
+        "UPDATE receipts SET message_id = ?, seq = ?, matched_at = ? WHERE id = ?",
+        (message_id, seq, at, receipt_id),
+    )
+    conn.execute(
+        "UPDATE segments SET receipt_state = ?, receipt_error = ?, receipt_at = ?"
+        " WHERE message_id = ? AND seq = ?",
+        (state.value, error_code, at, message_id, seq),
+    )
+    states = [
+        segment_state(r[0])
+        for r in conn.execute(
+            "SELECT receipt_state FROM segments WHERE message_id = ? ORDER BY seq", (message_id,)
+        )
+    ]
+    decided = lifecycle.decide(states, len(states))
+    if decided is not None:
+        transition(
+            conn,
+            journal,
+            message_id,
+            decided,
+            at,
+            detail=f"receipt {state.public}",
+            error_code=error_code,
+        )
+
+
+def segment_state(value: str | None) -> State | None:
+    """A segment's stored receipt state (migration 0005 made every value a State value)."""
+    return State(value) if value else None
+
+
+def unmatched_count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM receipts WHERE message_id IS NULL").fetchone()[0]

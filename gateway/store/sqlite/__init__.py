@@ -1,0 +1,1 @@
+"""The SQLite backend: one daemon, one file (store.py)."""
