@@ -559,8 +559,8 @@ def test_check_config_command_problems(tmp_path, capsys):
     assert len(lines) == 3
 
 
-def test_check_config_cli_refuses_a_nine_character_password(tmp_path):
-    """The real command: smpplib would cut this password to 8 and the bind would fail."""
+def test_check_config_and_run_refuse_a_nine_character_password(tmp_path):
+    """The real commands: smpplib would cut this password to 8 and the bind would fail."""
     path = write(tmp_path / "gw.toml", '[smpp]\nsystem_id = "acme"\n')
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SMPP_GATEWAY_")},
@@ -578,6 +578,15 @@ def test_check_config_cli_refuses_a_nine_character_password(tmp_path):
         "got 9 (from SMPP_GATEWAY_SMPP_PASSWORD)"
     ]
     assert "s3cr3t" not in done.stderr
+    env["SMPP_GATEWAY_STORE_PATH"] = str(tmp_path / "gw.db")
+    started = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "run", "--config", path],
+        env=env, capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert started.returncode == 2  # refused at start, before any bind
+    assert "smpp.password: at most 8 characters" in started.stdout + started.stderr
+    assert "s3cr3t" not in started.stdout + started.stderr
+    assert not (tmp_path / "gw.db").exists()
 
 
 # ---- generated files ------------------------------------------------------------------
