@@ -257,6 +257,7 @@ class SmppSession:
         s = self.settings
         stream = TlsStream(sock, ctx, s.tls_server_name or s.host)
         stream.handshake(s.response_timeout)
+        stream.settimeout(s.response_timeout)  # the bind's write gets the time a plain one has
         log.info(
             "session %s: %s with %s:%d (%s)",
             s.name,

@@ -260,6 +260,12 @@ class TlsStream:
             raise classify(exc) from None
         except TimeoutError:
             raise TlsError("tls_timeout", f"no TLS handshake within {timeout:g}s") from None
+        except TlsError:
+            raise
+        except OSError as exc:  # reset mid-handshake: a TLS failure too, as far as we know
+            raise TlsError(
+                "tls_handshake", f"connection lost in the TLS handshake: {exc}"
+            ) from None
 
     def _fill(self, deadline: float) -> None:
         remaining = deadline - time.monotonic()
