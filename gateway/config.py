@@ -52,6 +52,8 @@ class Setting:
     min: float | None = dataclasses.field(default=None, kw_only=True)  # Duration: > 0 if None
     max: float | None = dataclasses.field(default=None, kw_only=True)
     env: str | None = dataclasses.field(default=None, kw_only=True)
+    # a file name: a relative one given in the TOML file is relative to that file's directory
+    path: bool = dataclasses.field(default=False, kw_only=True)
     # a further check of a parsed value: returns a message, or None when the value is fine
     validate: Callable[[Any], str | None] | None = dataclasses.field(default=None, kw_only=True)
 
@@ -115,12 +117,36 @@ SETTINGS: tuple[Setting, ...] = (
     # [smpp]
     S("smpp", "host", str, "127.0.0.1", "SMSC host name or address.", validate=v.non_empty),
     S("smpp", "port", int, 2775, "SMSC TCP port.", min=1, max=65535),
-    S("smpp", "system_id", str, "smppclient", "system_id sent in the bind (the account name).",
-      validate=v.non_empty),
+    S("smpp", "system_id", str, "smppclient",
+      "system_id sent in the bind (the account name): 1-15 printable ASCII characters.",
+      validate=v.bind_field("system_id", required=True)),
     S("smpp", "password", str, "",
-      "Password sent in the bind; an empty one is sent as is and the SMSC will refuse the bind.",
+      "Password sent in the bind: at most 8 printable ASCII characters (SMPP 3.4); an empty "
+      "one is sent as is and the SMSC will refuse the bind.",
+      secret=True, validate=v.bind_field("password")),
+    S("smpp", "system_type", str, "",
+      "system_type sent in the bind; usually empty; at most 12 printable ASCII characters.",
+      validate=v.bind_field("system_type")),
+    S("smpp", "tls", bool, False,
+      "Connect to the SMSC over TLS (the provider gives a TLS port); the tls_* keys apply "
+      "only then."),
+    S("smpp", "tls_ca_file", str, "",
+      "PEM file of the CA certificates the SMSC's certificate must chain to; empty: the "
+      "system's CAs. A relative name is relative to this file's directory.", path=True),
+    S("smpp", "tls_verify_hostname", bool, True,
+      "Check that the SMSC's certificate names smpp.host (or tls_server_name). false is "
+      "UNSAFE: any certificate from a trusted CA then passes, so anyone can pose as the SMSC."),
+    S("smpp", "tls_server_name", str, "",
+      "Host name the SMSC's certificate must carry (also sent as SNI); empty: smpp.host.",
+      validate=v.host_name),
+    S("smpp", "tls_cert_file", str, "",
+      "PEM client certificate (and chain) for an SMSC that requires one; empty: none. "
+      "Relative to this file's directory.", path=True),
+    S("smpp", "tls_key", str, "",
+      "Unencrypted PEM private key of tls_cert_file; empty: the key is in tls_cert_file.",
       secret=True),
-    S("smpp", "system_type", str, "", "system_type sent in the bind; usually empty."),
+    S("smpp", "tls_min_version", str, "1.2",
+      "Oldest TLS version accepted: 1.2 or 1.3.", choices=("1.2", "1.3")),
     S("smpp", "bind_mode", str, "transceiver",
       "transceiver (one bind per session) or transmitter_receiver (two binds per session).",
       choices=("transceiver", "transmitter_receiver")),
@@ -347,6 +373,12 @@ def _hint(name: str, known: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _key_hint(key: str, known: list[str]) -> str:
+    """host_file names no setting, but host does: suggest it before similar file keys."""
+    base = key.removesuffix("_file")
+    return f" (did you mean {base!r}?)" if base != key and base in known else _hint(key, known)
+
+
 def _unknown_keys(data: Mapping[str, Any]) -> list[str]:
     problems = []
     for section, table in data.items():
@@ -358,7 +390,7 @@ def _unknown_keys(data: Mapping[str, Any]) -> list[str]:
             ours = [s for s in SETTINGS if s.section == section]
             known = [s.name for s in ours] + [s.file_key for s in ours if s.secret]
             problems += [
-                f"{section}.{key}: unknown key{_hint(key, known)}"
+                f"{section}.{key}: unknown key{_key_hint(key, known)}"
                 for key in table
                 if key not in known
             ]
@@ -393,6 +425,8 @@ def _resolve(s: Setting, table: Mapping[str, Any], env: Mapping[str, str], base:
             value = v.read_secret_file(s, env[s.file_env], Path("."))
         elif s.name in table:
             value = v.from_toml(s, table[s.name])
+            if s.path and value:
+                value = str(base / value)
         elif s.secret and s.file_key in table:
             origin = f"from {s.section}.{s.file_key}"
             value = v.read_secret_file(s, table[s.file_key], base)
@@ -420,7 +454,30 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
             problems.append(
                 f"{low}: must be <= {high} ({v.fmt(values[low])} > {v.fmt(values[high])})"
             )
-    return problems
+    return problems + _tls_checks(values)
+
+
+def _tls_checks(values: Mapping[str, Any]) -> list[str]:
+    """smpp.tls_*: ignored settings are a mistake; with TLS on, the context must build."""
+    keys = [s.key for s in SETTINGS if s.key.startswith("smpp.tls")]
+    if any(key not in values for key in keys):
+        return []  # a parse problem is listed already
+    if not values["smpp.tls"]:
+        return [
+            f"{key}: has no effect while smpp.tls is false"
+            for key in keys
+            if key != "smpp.tls" and values[key] != BY_KEY[key].default
+        ]
+    from gateway.smpp.tls import TlsConfigError, TlsSettings, client_context
+
+    settings = TlsSettings(
+        **{key.removeprefix("smpp.tls_"): values[key] for key in keys if key != "smpp.tls"}
+    )
+    try:
+        client_context(settings)
+    except TlsConfigError as exc:
+        return [f"smpp.{exc.setting}: {exc}"]
+    return []
 
 
 # ---- using it -------------------------------------------------------------------------

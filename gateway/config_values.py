@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -59,6 +60,27 @@ def optional_listen(value: str) -> str | None:
 
 def non_empty(value: Any) -> str | None:
     return None if value else "must not be empty"
+
+
+def bind_field(name: str, *, required: bool = False) -> Callable[[str], str | None]:
+    """A check that `name` fits its bind field (SMPP 3.4 sizes, in gateway/smpp/pdus.py)."""
+
+    def check(value: str) -> str | None:
+        from gateway.smpp.pdus import BIND_FIELD_SIZES, c_octet_problem
+
+        if required and not value:
+            return "must not be empty"
+        size = BIND_FIELD_SIZES[name]
+        return c_octet_problem(value, size, secret=name == "password")
+
+    return check
+
+
+def host_name(value: str) -> str | None:
+    """Empty, or a name without spaces or control characters (a TLS server name)."""
+    if value and not all("!" <= c <= "~" for c in value):
+        return f"must be a host name (printable ASCII, no spaces), got {value!r}"
+    return None
 
 
 def no_empty_items(value: tuple[str, ...]) -> str | None:

@@ -319,7 +319,8 @@ del _outcome
 # -- Sessions: bind failures, keep-alive ---------------------------------------------------
 SESSION_BIND_FAILURES = Counter(
     "smpp_gateway_session_bind_failures_total",
-    "Connect or bind attempts that failed, by reason (bind_resp status name or error class).",
+    "Connect or bind attempts that failed, by reason (bind_resp status name, tls_* for "
+    "TLS failures, or error class).",
     ["session", "reason"],
     registry=REGISTRY,
 )

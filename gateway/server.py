@@ -21,7 +21,7 @@ from gateway.engine import Engine, EngineSettings
 from gateway.http import create_app
 from gateway.http.context import Services
 from gateway.intake import DeliverIntake
-from gateway.smpp import SessionPool, SessionSettings, session_settings
+from gateway.smpp import SessionPool, SessionSettings, session_settings, tls_context
 from gateway.store import Store, open_store
 from gateway.webhooks.callbacks import CallbackHooks, CallbackSettings
 from gateway.webhooks.dispatcher import Dispatcher, DispatcherSettings
@@ -89,6 +89,8 @@ def build_runtime(cfg: Config) -> Runtime:
         reconnect_min_delay=s.reconnect_min_delay,
         reconnect_max_delay=s.reconnect_max_delay,
         throttle_pause=s.throttle_pause,
+        tls=tls_context(s),
+        tls_server_name=s.tls_server_name,
     )
     binds = session_settings(base, s.sessions, s.bind_mode)
     engine = Engine(

@@ -11,7 +11,8 @@
 
 Keyword options map to command-line flags: `receipt_delay=0` becomes
 `--receipt-delay 0`, `True` becomes a bare flag (`pause=True` -> `--pause`),
-`False`/`None` are left out. Both ports are ephemeral (`--port 0
+`False`/`None` are left out; `tls_cert=path, tls_key=path` (and `tls_client_ca=`)
+put the SMPP port behind TLS. Both ports are ephemeral (`--port 0
 --control-port auto`) and read back from the simulator's ready line, so tests
 never race for free ports. The simulator's stderr goes to a temp file
 (`stderr_text()`), handy in assertion messages.

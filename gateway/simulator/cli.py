@@ -18,6 +18,7 @@ import sys
 from gateway.simulator.config import (
     ID_FORMATS,
     RECEIPT_ID_FORMATS,
+    TLS_MAX_VERSIONS,
     SimConfig,
     parse_receipt_states,
     random_first_id,
@@ -45,6 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument(
         "--control-port", type=_control_port, default=None, metavar="PORT|auto",
         help="HTTP control port on 127.0.0.1; 0 = disabled (default), auto = ephemeral",
+    )  # fmt: skip
+    tls = parser.add_argument_group("TLS on the SMPP port")
+    tls.add_argument("--tls-cert", default=None, metavar="FILE", help="PEM certificate: TLS on")
+    tls.add_argument("--tls-key", default=None, metavar="FILE", help="its key (default: in cert)")
+    tls.add_argument(
+        "--tls-client-ca", default=None, metavar="FILE",
+        help="require a client certificate signed by a CA in FILE",
+    )  # fmt: skip
+    tls.add_argument(
+        "--tls-max-version", choices=TLS_MAX_VERSIONS, default="1.3",
+        help="newest TLS version offered; 1.1 offers TLS 1.1 only (to test clients refuse it)",
     )  # fmt: skip
     auth = parser.add_argument_group("binds")
     auth.add_argument("--system-id", default="smppclient")
@@ -104,6 +116,10 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         paused=args.pause,
         pdu_log=args.pdu_log,
         keep_submits=args.keep_submits,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
+        tls_max_version=args.tls_max_version,
     )
 
 
@@ -118,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(serve(cfg))
     except KeyboardInterrupt:
         return 0
+    except ValueError as exc:  # the TLS files
+        print(f"smsc-sim: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"smsc-sim: cannot listen: {exc}", file=sys.stderr)
         return 1

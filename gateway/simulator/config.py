@@ -25,6 +25,7 @@ MESSAGE_STATES: dict[str, int] = {
 # err:NNN written in the receipt when the spec does not give one.
 DEFAULT_ERRORS: dict[str, int] = {"UNDELIV": 1, "REJECTD": 9}
 ID_FORMATS = ("dec", "hex")
+TLS_MAX_VERSIONS = ("1.1", "1.2", "1.3")
 RECEIPT_ID_FORMATS = ("same", "dec", "hex")
 
 
@@ -102,10 +103,19 @@ class SimConfig:
     paused: bool = False
     pdu_log: str | None = None
     keep_submits: int = 100_000
+    # TLS on the SMPP listener (start-up only): PEM certificate chain, its key (None: in
+    # the certificate file), CA file of client certificates to require (None: none asked)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    tls_max_version: str = "1.3"  # "1.1" serves TLS 1.1 only, for clients that must refuse it
 
     def __post_init__(self) -> None:
         _check_choice("id_format", self.id_format, ID_FORMATS)
         _check_choice("receipt_id_format", self.receipt_id_format, RECEIPT_ID_FORMATS)
+        _check_choice("tls_max_version", self.tls_max_version, TLS_MAX_VERSIONS)
+        if self.tls_cert is None and (self.tls_key or self.tls_client_ca):
+            raise ValueError("--tls-key and --tls-client-ca need --tls-cert")
 
     def runtime_view(self) -> dict[str, Any]:
         """The control API's view of the runtime knobs."""

@@ -3,6 +3,7 @@
 from gateway.smpp.pool import SessionPool, session_settings
 from gateway.smpp.session import SessionHandler, SessionSettings, SmppSession
 from gateway.smpp.status import is_transient, status_name
+from gateway.smpp.tls import tls_context
 
 __all__ = [
     "SessionHandler",
@@ -12,4 +13,5 @@ __all__ = [
     "is_transient",
     "session_settings",
     "status_name",
+    "tls_context",
 ]

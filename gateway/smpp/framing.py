@@ -7,8 +7,8 @@ corrupt stream fails fast instead of waiting for megabytes that never come.
 
 from __future__ import annotations
 
-import socket
 import struct
+from typing import Protocol
 
 MIN_PDU_LENGTH = 16
 MAX_PDU_LENGTH = 64 * 1024
@@ -22,10 +22,16 @@ class FramingError(ConnectionError):
     """The stream cannot be trusted any more (bad command_length)."""
 
 
+class Readable(Protocol):
+    """A socket, or gateway.smpp.tls.TlsStream: recv raises TimeoutError when idle."""
+
+    def recv(self, bufsize: int, /) -> bytes: ...
+
+
 class FrameReader:
     """Turns a byte stream into PDUs; `read_pdu` returns None when the socket times out."""
 
-    def __init__(self, sock: socket.socket, max_length: int = MAX_PDU_LENGTH) -> None:
+    def __init__(self, sock: Readable, max_length: int = MAX_PDU_LENGTH) -> None:
         self._sock = sock
         self._max_length = max_length
         self._buffer = bytearray()

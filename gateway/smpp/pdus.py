@@ -25,6 +25,27 @@ BIND_COMMANDS = {
     "transmitter": "bind_transmitter",
     "receiver": "bind_receiver",
 }
+# SMPP 3.4 section 4.1: the bind's C-Octet String fields, in octets with the closing NUL.
+BIND_FIELD_SIZES = {"system_id": 16, "password": 9, "system_type": 13}
+
+
+def c_octet_problem(value: str, size: int, *, secret: bool = False) -> str | None:
+    """Why `value` cannot travel in a C-Octet String of `size` octets; None when it can.
+
+    smpplib cuts a longer value silently, and the SMSC then refuses the bind with a
+    password nobody typed. Printable ASCII only: the octets of anything else depend on
+    a character set the SMSC never announces. A secret's characters are never shown.
+    """
+    if len(value) > size - 1:
+        return (
+            f"at most {size - 1} characters (SMPP 3.4 carries {size} octets with the closing "
+            f"NUL), got {len(value)}"
+        )
+    bad = next((c for c in value if not " " <= c <= "~"), None)
+    if bad is not None:
+        shown = "" if secret else f", got {bad!r} at position {value.index(bad) + 1}"
+        return f"only printable ASCII characters (no control or non-ASCII characters){shown}"
+    return None
 
 
 class SequenceGenerator:
@@ -73,6 +94,12 @@ def _make(command: str, sequence: int, **fields: Any) -> Any:
 
 
 def bind_pdu(kind: str, sequence: int, system_id: str, password: str, system_type: str) -> bytes:
+    """A bind PDU; ValueError when a field cannot be carried (never truncated on the wire)."""
+    fields = {"system_id": system_id, "password": password, "system_type": system_type}
+    for name, value in fields.items():
+        problem = c_octet_problem(value, BIND_FIELD_SIZES[name], secret=name == "password")
+        if problem:
+            raise ValueError(f"bind {name}: {problem}")
     pdu = _make(
         BIND_COMMANDS[kind],
         sequence,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from gateway.smpp import pdus
 from gateway.smpp.backoff import backoff_delay
 from gateway.smpp.framing import FrameReader
 from gateway.smpp.status import CONNECTION_LOST, ESME_RTHROTTLED, RESPONSE_TIMEOUT, status_name
+from gateway.smpp.tls import TlsError, TlsStream
 
 log = logging.getLogger("gateway.smpp")
 
@@ -55,6 +57,8 @@ class SessionSettings:
     reconnect_min_delay: float = 1.0
     reconnect_max_delay: float = 60.0
     throttle_pause: float = 1.0
+    tls: ssl.SSLContext | None = None  # None: plain TCP
+    tls_server_name: str = ""  # the name the SMSC's certificate must carry; "": host
 
     @property
     def transmits(self) -> bool:
@@ -95,10 +99,14 @@ class BindRefused(ConnectionError):
         self.status = status
 
 
+class InvalidBindField(ValueError):
+    """A bind field the PDU cannot carry (too long, not printable ASCII)."""
+
+
 class _Connection:
     """State of one TCP connection: socket, write lock, in-flight window."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket | TlsStream) -> None:
         self.sock = sock
         self.reader = FrameReader(sock)
         self.write_lock = threading.Lock()
@@ -192,15 +200,8 @@ class SmppSession:
                 conn = self._connect_and_bind()
                 attempt = 0
                 reason = self._serve(conn)
-            except BindRefused as exc:
-                reason = status_name(exc.status)
-                metrics.SESSION_BIND_FAILURES.labels(self.settings.name, reason).inc()
-                log.warning("session %s: %s", self.settings.name, exc)
-            except (OSError, LinkDown) as exc:
-                reason = type(exc).__name__
-                if not self._stop.is_set():
-                    metrics.SESSION_BIND_FAILURES.labels(self.settings.name, reason).inc()
-                    log.warning("session %s: connection failed: %s", self.settings.name, exc)
+            except (OSError, LinkDown, InvalidBindField) as exc:
+                reason = self._failed_attempt(exc)
             if self._stop.is_set():
                 break
             attempt += 1
@@ -210,20 +211,62 @@ class SmppSession:
             log.info("session %s: reconnecting in %.2fs (%s)", self.settings.name, delay, reason)
             self._stop.wait(delay)
 
+    def _failed_attempt(self, exc: Exception) -> str:
+        """Log and count one failed connect or bind (once); returns its bounded reason."""
+        name = self.settings.name
+        if isinstance(exc, BindRefused):
+            reason = status_name(exc.status)
+            message = str(exc)
+        elif isinstance(exc, TlsError):
+            reason = exc.label
+            message = f"TLS with {self.settings.host}:{self.settings.port} failed ({reason}): {exc}"
+        elif isinstance(exc, InvalidBindField):  # gateway/config.py refuses these at start
+            reason = "invalid_bind_field"
+            message = str(exc)
+        else:
+            reason = type(exc).__name__
+            message = f"connection failed: {exc}"
+        if not self._stop.is_set():
+            metrics.SESSION_BIND_FAILURES.labels(name, reason).inc()
+            log.warning("session %s: %s", name, message)
+        return reason
+
     def _connect_and_bind(self) -> _Connection:
         s = self.settings
+        seq = self._seq.next_sequence()
+        try:
+            bind = pdus.bind_pdu(s.bind_kind, seq, s.system_id, s.password, s.system_type)
+        except ValueError as exc:
+            raise InvalidBindField(str(exc)) from None
         sock = socket.create_connection((s.host, s.port), timeout=s.response_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = _Connection(sock)
         try:
-            seq = self._seq.next_sequence()
-            conn.send(pdus.bind_pdu(s.bind_kind, seq, s.system_id, s.password, s.system_type))
+            if s.tls is not None:
+                conn = _Connection(self._start_tls(sock, s.tls))
+            conn.send(bind)
             self._await_bind_resp(conn, seq)
         except BaseException:
             self._close(conn)
             raise
-        sock.settimeout(POLL)
+        conn.sock.settimeout(POLL)
         return conn
+
+    def _start_tls(self, sock: socket.socket, ctx: ssl.SSLContext) -> TlsStream:
+        """The TLS handshake, bounded by response_timeout; TlsError says why it failed."""
+        s = self.settings
+        stream = TlsStream(sock, ctx, s.tls_server_name or s.host)
+        stream.handshake(s.response_timeout)
+        stream.settimeout(s.response_timeout)  # the bind's write gets the time a plain one has
+        log.info(
+            "session %s: %s with %s:%d (%s)",
+            s.name,
+            stream.version(),
+            s.host,
+            s.port,
+            stream.cipher(),
+        )
+        return stream
 
     def _await_bind_resp(self, conn: _Connection, seq: int) -> None:
         deadline = self._clock() + self.settings.response_timeout

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -65,6 +68,7 @@ def test_declarations_are_unique_and_envs_derived():
     assert {s.key for s in SETTINGS if s.secret} == {
         "http.api_keys",
         "smpp.password",
+        "smpp.tls_key",  # the client certificate's private key
         "store.url",  # a PostgreSQL URL may carry a password
         "webhooks.secret",
     }
@@ -259,7 +263,7 @@ def test_secrets_from_env_file(tmp_path):
 def test_secrets_from_toml_file_key_relative_to_config_dir(tmp_path):
     (tmp_path / "secrets").mkdir()
     write(tmp_path / "secrets" / "keys", "k-file\n")
-    write(tmp_path / "secrets" / "pw", "  pw-toml-file  \n")
+    write(tmp_path / "secrets" / "pw", "  pw-tomlf  \n")
     write(tmp_path / "secrets" / "hmac", "hmac-file")
     path = write(
         tmp_path / "gw.toml",
@@ -269,23 +273,23 @@ def test_secrets_from_toml_file_key_relative_to_config_dir(tmp_path):
     )
     cfg = load_config(path, {})
     assert cfg.http.api_keys == ("k-file",)
-    assert cfg.smpp.password == "pw-toml-file"
+    assert cfg.smpp.password == "pw-tomlf"
     assert cfg.webhooks.secret == "hmac-file"
 
 
 def test_secret_precedence(tmp_path):
-    env_file = write(tmp_path / "env-file", "from-env-file")
-    toml_file = write(tmp_path / "toml-file", "from-toml-file")
-    both = f'password = "from-toml"\npassword_file = "{toml_file}"\n'
+    env_file = write(tmp_path / "env-file", "env-file")
+    toml_file = write(tmp_path / "toml-file", "tomlfile")
+    both = f'password = "in-toml"\npassword_file = "{toml_file}"\n'
     path = write(tmp_path / "gw.toml", "[smpp]\n" + both)
     full = {**KEYS, "SMPP_GATEWAY_SMPP_PASSWORD": "from-env"}
     full["SMPP_GATEWAY_SMPP_PASSWORD_FILE"] = env_file
     assert load_config(path, full).smpp.password == "from-env"
     del full["SMPP_GATEWAY_SMPP_PASSWORD"]
-    assert load_config(path, full).smpp.password == "from-env-file"
-    assert load_config(path, KEYS).smpp.password == "from-toml"
+    assert load_config(path, full).smpp.password == "env-file"
+    assert load_config(path, KEYS).smpp.password == "in-toml"
     only_file = write(tmp_path / "gw2.toml", f'[smpp]\npassword_file = "{toml_file}"\n')
-    assert load_config(only_file, KEYS).smpp.password == "from-toml-file"
+    assert load_config(only_file, KEYS).smpp.password == "tomlfile"
     assert load_config(None, KEYS).smpp.password == ""
 
 
@@ -310,7 +314,7 @@ def test_secret_file_key_must_be_a_name(tmp_path):
 def test_secrets_never_shown(tmp_path, caplog):
     env = {
         "SMPP_GATEWAY_HTTP_API_KEYS": "key-SEKRIT-1,key-SEKRIT-2",
-        "SMPP_GATEWAY_SMPP_PASSWORD": "pw-SEKRIT",
+        "SMPP_GATEWAY_SMPP_PASSWORD": "pwSEKRIT",
         "SMPP_GATEWAY_WEBHOOKS_SECRET": "hmac-SEKRIT",
     }
     cfg = build_config({}, env)
@@ -479,6 +483,59 @@ def test_unreadable_or_invalid_config_file(tmp_path):
     assert problem.startswith(f"{bad}: invalid TOML: ")
 
 
+# ---- bind fields: what SMPP 3.4 can carry ---------------------------------------------
+
+BIND_LIMITS = [("system_id", 15), ("password", 8), ("system_type", 12)]
+
+
+@pytest.mark.parametrize(("name", "limit"), BIND_LIMITS)
+def test_bind_fields_up_to_the_protocol_limit_pass(name, limit):
+    value = "Ab1~ -"[: min(limit, 6)] + "x" * max(0, limit - 6)
+    env = {**KEYS, f"SMPP_GATEWAY_SMPP_{name.upper()}": value}
+    assert getattr(build_config({}, env).smpp, name) == value
+
+
+@pytest.mark.parametrize(("name", "limit"), BIND_LIMITS)
+def test_bind_fields_over_the_protocol_limit_are_refused(name, limit):
+    value = "y" * (limit + 1)
+    (problem,) = problems_of({"smpp": {name: value}})
+    assert problem == (
+        f"smpp.{name}: at most {limit} characters (SMPP 3.4 carries {limit + 1} octets with "
+        f"the closing NUL), got {limit + 1}"
+    )
+
+
+@pytest.mark.parametrize(("name", "limit"), BIND_LIMITS)
+@pytest.mark.parametrize("bad", ["\u00e9", "\u20ac", "\x00", "\t", "\x7f", "\n"])
+def test_bind_fields_must_be_printable_ascii(name, limit, bad):
+    value = "zq" + bad
+    (problem,) = problems_of({"smpp": {name: value}})
+    assert problem.startswith(
+        f"smpp.{name}: only printable ASCII characters (no control or non-ASCII characters)"
+    )
+    if name == "password":  # a secret: neither the value nor a character of it is shown
+        assert problem.endswith("characters)")
+        assert "zq" not in problem and repr(bad) not in problem
+    else:
+        assert problem.endswith(f", got {bad!r} at position 3")
+
+
+def test_password_problem_names_its_source_not_its_value(tmp_path):
+    env = {**KEYS, "SMPP_GATEWAY_SMPP_PASSWORD": "hunter2hunter2"}
+    (problem,) = problems_of(env=env)
+    assert problem == (
+        "smpp.password: at most 8 characters (SMPP 3.4 carries 9 octets with the closing NUL), "
+        "got 14 (from SMPP_GATEWAY_SMPP_PASSWORD)"
+    )
+    secret = write(tmp_path / "pw", "pässwort\n")
+    (problem,) = problems_of(env={**KEYS, "SMPP_GATEWAY_SMPP_PASSWORD_FILE": secret})
+    assert "pässwort" not in problem and problem.startswith("smpp.password: only printable")
+
+
+def test_empty_system_id_is_refused():
+    assert problems_of({"smpp": {"system_id": ""}}) == ["smpp.system_id: must not be empty"]
+
+
 # ---- check-config command -------------------------------------------------------------
 
 
@@ -500,6 +557,36 @@ def test_check_config_command_problems(tmp_path, capsys):
     assert lines[:2] == ["smpp.bogus: unknown key", "smpp.window: must be >= 1, got 0"]
     assert lines[2].startswith("http.api_keys: API keys required")
     assert len(lines) == 3
+
+
+def test_check_config_and_run_refuse_a_nine_character_password(tmp_path):
+    """The real commands: smpplib would cut this password to 8 and the bind would fail."""
+    path = write(tmp_path / "gw.toml", '[smpp]\nsystem_id = "acme"\n')
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SMPP_GATEWAY_")},
+        "SMPP_GATEWAY_HTTP_API_KEYS": "k",
+        "SMPP_GATEWAY_SMPP_PASSWORD": "s3cr3t-p9",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check-config", path],
+        env=env, capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 1, done
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "smpp.password: at most 8 characters (SMPP 3.4 carries 9 octets with the closing NUL), "
+        "got 9 (from SMPP_GATEWAY_SMPP_PASSWORD)"
+    ]
+    assert "s3cr3t" not in done.stderr
+    env["SMPP_GATEWAY_STORE_PATH"] = str(tmp_path / "gw.db")
+    started = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "run", "--config", path],
+        env=env, capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert started.returncode == 2  # refused at start, before any bind
+    assert "smpp.password: at most 8 characters" in started.stdout + started.stderr
+    assert "s3cr3t" not in started.stdout + started.stderr
+    assert not (tmp_path / "gw.db").exists()
 
 
 # ---- generated files ------------------------------------------------------------------

@@ -83,6 +83,30 @@ def test_deliver_sm_resp_is_well_formed():
     assert raw[16:] == b"\x00"
 
 
+def test_bind_carries_fields_at_their_protocol_limits_whole():
+    raw = pdus.bind_pdu("transceiver", 7, "s" * 15, "p" * 8, "t" * 12)
+    length, command_id, status, sequence = struct.unpack(">LLLL", raw[:16])
+    assert (length, command_id, status, sequence) == (len(raw), 0x00000009, 0, 7)
+    assert raw[16:].split(b"\x00")[:3] == [b"s" * 15, b"p" * 8, b"t" * 12]
+    assert raw[16 + 16 + 9 + 13] == 0x34  # interface_version right after the three fields
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (("s" * 16, "pw", ""), "bind system_id: at most 15 characters"),
+        (("sys", "p" * 9, ""), "bind password: at most 8 characters"),
+        (("sys", "pw", "t" * 13), "bind system_type: at most 12 characters"),
+        (("sys", "pw\u00e4", ""), "bind password: only printable ASCII characters"),
+        (("sys\x00id", "pw", ""), "bind system_id: only printable ASCII characters"),
+    ],
+)
+def test_bind_refuses_fields_it_cannot_carry_instead_of_cutting_them(fields, message):
+    with pytest.raises(ValueError, match=message) as info:
+        pdus.bind_pdu("transmitter", 1, *fields)
+    assert "\u00e4" not in str(info.value) and "p" * 9 not in str(info.value)
+
+
 def test_sequence_generator_wraps():
     gen = pdus.SequenceGenerator()
     gen._value = gen.MAX - 1
