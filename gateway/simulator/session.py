@@ -453,6 +453,7 @@ class SmppConnection(asyncio.Protocol):
         smsc.delivery_answered(entry[0], status)
 
     def _on_unbind_resp(self, _command: int, _status: int, _seq: int, _body: bytes) -> None:
+        self._smsc.stats.unbind_resp += 1
         if self._unbinding:  # our hostile unbind was answered: hang up
             self._closing = True
 

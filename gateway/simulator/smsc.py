@@ -99,6 +99,7 @@ class Counters:
     enquire_link_resp: int = 0
     data_sm_resp: int = 0
     unbind: int = 0
+    unbind_resp: int = 0
     generic_nack: int = 0
     generic_nack_received: int = 0
     connections_opened: int = 0
