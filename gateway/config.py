@@ -155,7 +155,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("smpp", "window", int, 10,
       "Unanswered submit_sm allowed per session at once.", min=1, max=1000),
     S("smpp", "response_timeout", Duration, 10.0,
-      "Time to wait for a PDU's response before it counts as lost."),
+      "Time to wait for a PDU's response before it counts as lost; an unanswered submit_sm "
+      "is retried and its link dropped and rebound."),
     S("smpp", "enquire_link_interval", Duration, 30.0,
       "A link silent this long is dead and rebound; enquire_link probes after half of it."),
     S("smpp", "reconnect_min_delay", Duration, 1.0,

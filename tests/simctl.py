@@ -8,6 +8,9 @@
         stats = sim.wait_for(lambda s: s["submit_sm"] >= 10)   # polls GET /stats
         sim.submits()                              # decoded submit_sm records
         sim.mo(source="41790000001", destination="4000", text="hi")
+        sim.hostile("truncate", every=3)           # a misbehaving SMSC from now on
+        sim.hostile("off")
+        sim.wait_deliveries_settled()              # every receipt/MO acknowledged
 
 Keyword options map to command-line flags: `receipt_delay=0` becomes
 `--receipt-delay 0`, `True` becomes a bare flag (`pause=True` -> `--pause`),
@@ -162,6 +165,22 @@ class SimulatorProcess:
 
     def reset(self) -> None:
         self.request("POST", "/reset", {})
+
+    def hostile(self, mode: str, every: int = 1, **knobs: Any) -> dict[str, Any]:
+        """Switch a hostile mode (docs/simulator.md) on, or off with "off"."""
+        return self.config(hostile=mode, hostile_every=every, **knobs)
+
+    def wait_deliveries_settled(self, timeout: float = 15.0) -> dict[str, Any]:
+        """Until every receipt and MO was sent and acknowledged (none queued or re-sent)."""
+        return self.wait_for(
+            lambda s: (
+                s["receipts_pending"] == 0
+                and s["queued_deliveries"] == 0
+                and s["deliver_unacked"] == 0
+                and s["deliver_retry_waiting"] == 0
+            ),
+            timeout=timeout,
+        )
 
     def wait_for(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0

@@ -6,6 +6,7 @@
 Control API (JSON, 127.0.0.1 only, when --control-port is given):
   GET  /healthz, /stats, /config, /submits?since=K[&limit=N]
   POST /config {knob: value, ...}, /pause, /resume, /disconnect, /reset, /mo {...}
+The manual, with every option and knob, is docs/simulator.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import sys
 
 from gateway.simulator.config import (
+    HOSTILE_MODES,
     ID_FORMATS,
     RECEIPT_ID_FORMATS,
     TLS_MAX_VERSIONS,
@@ -75,6 +77,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     ids.add_argument("--seed", type=int, default=1, help="seed of the receipt state draw")
     ids.add_argument("--receipt-before-resp", action="store_true", help="race: receipt first")
+    ids.add_argument(
+        "--redeliver-delay", type=float, default=1.0, metavar="SECONDS",
+        help="re-send an unacknowledged deliver_sm after this (default 1)",
+    )  # fmt: skip
+    ids.add_argument(
+        "--deliver-timeout", type=float, default=30.0, metavar="SECONDS",
+        help="re-send a deliver_sm unanswered this long; 0 = wait for the link to fail",
+    )  # fmt: skip
+    ids.add_argument(
+        "--ignore-deliver-resp", action="store_true", help="treat deliver_sm_resps as lost"
+    )
     faults = parser.add_argument_group("fault injection (also via POST /config)")
     faults.add_argument("--throttle-every", type=int, default=0, metavar="N")
     faults.add_argument("--fail-every", type=int, default=0, metavar="N")
@@ -83,6 +96,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--refuse-binds-for", type=float, default=0.0, metavar="SECONDS")
     faults.add_argument("--response-delay", type=float, default=0.0, metavar="SECONDS")
     faults.add_argument("--pause", action="store_true", help="start with responses held")
+    faults.add_argument("--hostile", choices=HOSTILE_MODES, default="off", help="misbehave")
+    faults.add_argument(
+        "--hostile-every", type=int, default=1, metavar="N", help="every Nth submit"
+    )
+    faults.add_argument(
+        "--slow-byte-interval", type=float, default=1.0, metavar="SECONDS",
+        help='--hostile slow writes one byte per interval (default 1)',
+    )  # fmt: skip
     misc = parser.add_argument_group("observability")
     misc.add_argument("--pdu-log", default=None, metavar="FILE", help="JSON line per PDU")
     misc.add_argument("--keep-submits", type=int, default=100_000, help="decoded submits kept")
@@ -120,6 +141,12 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         tls_key=args.tls_key,
         tls_client_ca=args.tls_client_ca,
         tls_max_version=args.tls_max_version,
+        redeliver_delay=args.redeliver_delay,
+        deliver_timeout=args.deliver_timeout,
+        ignore_deliver_resp=args.ignore_deliver_resp,
+        hostile=args.hostile,
+        hostile_every=args.hostile_every,
+        slow_byte_interval=args.slow_byte_interval,
     )
 
 

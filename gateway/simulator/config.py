@@ -27,6 +27,11 @@ DEFAULT_ERRORS: dict[str, int] = {"UNDELIV": 1, "REJECTD": 9}
 ID_FORMATS = ("dec", "hex")
 TLS_MAX_VERSIONS = ("1.1", "1.2", "1.3")
 RECEIPT_ID_FORMATS = ("same", "dec", "hex")
+# Misbehaviours of --hostile / POST /config {"hostile": MODE} (see gateway/simulator/hostile.py).
+HOSTILE_MODES = (
+    "off", "truncate", "truncate_close", "length_huge", "length_small", "unknown_command",
+    "unknown_seq", "garbage_receipt", "unbind", "slow",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +114,12 @@ class SimConfig:
     tls_key: str | None = None
     tls_client_ca: str | None = None
     tls_max_version: str = "1.3"  # "1.1" serves TLS 1.1 only, for clients that must refuse it
+    redeliver_delay: float = 1.0  # an unacknowledged deliver_sm is sent again after this
+    deliver_timeout: float = 30.0  # no deliver_sm_resp for this long: send again; 0 = never
+    ignore_deliver_resp: bool = False  # act as if every deliver_sm_resp was lost
+    hostile: str = "off"
+    hostile_every: int = 1  # the hostile mode fires on every Nth submit_sm
+    slow_byte_interval: float = 1.0  # hostile "slow": seconds between written bytes
 
     def __post_init__(self) -> None:
         _check_choice("id_format", self.id_format, ID_FORMATS)
@@ -116,6 +127,9 @@ class SimConfig:
         _check_choice("tls_max_version", self.tls_max_version, TLS_MAX_VERSIONS)
         if self.tls_cert is None and (self.tls_key or self.tls_client_ca):
             raise ValueError("--tls-key and --tls-client-ca need --tls-cert")
+        _check_choice("hostile", self.hostile, HOSTILE_MODES)
+        if self.hostile_every < 1 or self.slow_byte_interval <= 0:
+            raise ValueError("hostile_every must be >= 1 and slow_byte_interval > 0")
 
     def runtime_view(self) -> dict[str, Any]:
         """The control API's view of the runtime knobs."""
@@ -132,6 +146,9 @@ class SimConfig:
         _check_choice("id_format", converted.get("id_format", self.id_format), ID_FORMATS)
         rif = converted.get("receipt_id_format", self.receipt_id_format)
         _check_choice("receipt_id_format", rif, RECEIPT_ID_FORMATS)
+        _check_choice("hostile", converted.get("hostile", self.hostile), HOSTILE_MODES)
+        if converted.get("hostile_every", 1) < 1:
+            raise ValueError("hostile_every must be at least 1")
         for name, value in converted.items():
             setattr(self, name, value)
         return list(converted)
@@ -154,6 +171,13 @@ def _float(value: Any) -> float:
     return float(value)
 
 
+def _positive(value: Any) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"{value!r} must be positive")
+    return number
+
+
 def _bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
@@ -174,4 +198,10 @@ RUNTIME: dict[str, Callable[[Any], Any]] = {
     "id_format": str,
     "receipt_before_resp": _bool,
     "enquire_interval": _float,
+    "redeliver_delay": _float,
+    "deliver_timeout": _float,
+    "ignore_deliver_resp": _bool,
+    "hostile": str,
+    "hostile_every": _int,
+    "slow_byte_interval": _positive,
 }

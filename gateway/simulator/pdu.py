@@ -70,11 +70,13 @@ ESME_RINVSYSID = 0x0F
 ESME_RMSGQFUL = 0x14
 ESME_RSUBMITFAIL = 0x45
 ESME_RTHROTTLED = 0x58
+ESME_RX_T_APPN = 0x64  # the client's temporary error: the SMSC delivers again later
+ESME_RX_P_APPN = 0x65  # its permanent error: the SMSC gives up on that deliver_sm
+ESME_RX_R_APPN = 0x66
 
 STATUS_NAMES: dict[int, str] = {
     value: name for name, value in globals().items() if name.startswith("ESME_R")
 }
-STATUS_NAMES.update({0x64: "ESME_RX_T_APPN", 0x65: "ESME_RX_P_APPN", 0x66: "ESME_RX_R_APPN"})
 STATUS_NAMES.update({0xFE: "ESME_RDELIVERYFAILURE", 0xFF: "ESME_RUNKNOWNERR"})
 
 TAG_RECEIPTED_MESSAGE_ID = 0x001E

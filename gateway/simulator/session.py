@@ -3,7 +3,11 @@
 An `asyncio.Protocol` rather than streams because the simulator must answer well
 over 20k submit_sm/s on one core: each `data_received` chunk is framed in place
 with `struct.unpack_from`, and every response it produces goes out in a single
-`transport.write`.
+`transport.write`. Hostile modes (hostile.py) cost the hot path one attribute test.
+
+Every deliver_sm written is kept in `_unacked` until its deliver_sm_resp: when the
+connection dies first, or no resp comes within --deliver-timeout, the `Smsc` sends it
+again elsewhere, as a real SMSC does with receipts a crashed client never acknowledged.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
+from gateway.simulator import hostile
 from gateway.simulator.deliver import ReceiptJob
 from gateway.simulator.pdu import (
     BIND_RECEIVER,
@@ -40,7 +45,7 @@ from gateway.simulator.pdu import (
     pdu,
     status_name,
 )
-from gateway.simulator.smsc import MODE_NAMES, RX, TRX, TX, Smsc
+from gateway.simulator.smsc import MODE_NAMES, RX, TRX, TX, Delivery, Smsc
 
 SUBMIT_SM_RESP = SUBMIT_SM | RESP
 BIND_MODES = {BIND_TRANSMITTER: TX, BIND_RECEIVER: RX, BIND_TRANSCEIVER: TRX}
@@ -68,6 +73,13 @@ class SmppConnection(asyncio.Protocol):
         self._pending: deque[tuple[float, bytes, ReceiptJob | None]] = deque()
         self._release_timer: asyncio.TimerHandle | None = None
         self._enquire_timer: asyncio.TimerHandle | None = None
+        # deliver_sm written and not yet answered, oldest first: seq -> (delivery, sent at)
+        self._unacked: dict[int, tuple[Delivery, float]] = {}
+        self._deliver_timer: asyncio.TimerHandle | None = None
+        self._trickle: bytearray | None = None  # hostile "slow": bytes not yet written
+        self._trickle_timer: asyncio.TimerHandle | None = None
+        self._unbind_timer: asyncio.TimerHandle | None = None
+        self._unbinding = False
         self._handlers: dict[int, Handler] = {
             BIND_TRANSMITTER: self._on_bind,
             BIND_RECEIVER: self._on_bind,
@@ -77,7 +89,7 @@ class SmppConnection(asyncio.Protocol):
             DELIVER_SM | RESP: self._on_deliver_sm_resp,
             ENQUIRE_LINK | RESP: self._on_counted_resp,
             DATA_SM | RESP: self._on_counted_resp,
-            UNBIND | RESP: self._on_counted_resp,
+            UNBIND | RESP: self._on_unbind_resp,
             GENERIC_NACK: self._on_counted_resp,
         }
 
@@ -92,9 +104,11 @@ class SmppConnection(asyncio.Protocol):
         self._smsc.event(f"conn {self.conn_id} open from {peer}")
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self._release_timer, self._enquire_timer):
+        timers = (self._release_timer, self._enquire_timer, self._deliver_timer)
+        for timer in (*timers, self._trickle_timer, self._unbind_timer):
             if timer is not None:
                 timer.cancel()
+        self._trickle = None
         self._smsc.remove_connection(self)
         # Those messages were accepted even though their resp never left: the
         # handset still gets them, so their receipts still come (on another bind).
@@ -102,6 +116,10 @@ class SmppConnection(asyncio.Protocol):
             if job is not None:
                 self._smsc.schedule_receipt(job)
         self._pending.clear()
+        # Written but never acknowledged: the client may not have them; deliver again.
+        for delivery, _sent in self._unacked.values():
+            self._smsc.redeliver(delivery, "connection_lost")
+        self._unacked.clear()
         reason = f": {exc}" if exc else ""
         self._smsc.event(f"conn {self.conn_id} closed after {self._submits} submits{reason}")
 
@@ -145,24 +163,103 @@ class SmppConnection(asyncio.Protocol):
             log.record("out", self.conn_id, data)
         if self._out is not None:
             self._out.append(data)
-        elif self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        else:
+            self._write(data)
 
     def _flush(self, out: list[bytes]) -> None:
-        transport = self.transport
-        if transport is None:
-            return
-        if out and not transport.is_closing():
-            transport.write(b"".join(out))
-        if self._closing:
-            transport.close()
+        if out:
+            self._write(b"".join(out))
+        if self._closing and self._trickle is None:
+            self.close()
 
-    def send_pdu(self, command: int, body: bytes) -> None:
-        """Send a simulator-originated request (deliver_sm, enquire_link)."""
+    def _write(self, data: bytes) -> None:
+        """The only transport.write; in hostile "slow" mode the bytes go to the trickle."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self._trickle is None and not self._smsc.slow:
+            transport.write(data)
+            return
+        if self._trickle is None:
+            self._trickle = bytearray()
+        self._trickle += data
+        if self._trickle_timer is None:
+            self._trickle_step()
+
+    def _trickle_step(self) -> None:
+        """Write one byte, then wait --slow-byte-interval; all the rest once slow is off."""
+        self._trickle_timer = None
+        buffer, transport = self._trickle, self.transport
+        if buffer is None or transport is None or transport.is_closing():
+            self._trickle = None
+            return
+        if not self._smsc.slow:
+            transport.write(bytes(buffer))
+            del buffer[:]
+        else:
+            transport.write(bytes(buffer[:1]))
+            del buffer[:1]
+            self._smsc.stats.slow_bytes += 1
+        if buffer:
+            assert self._loop is not None
+            interval = self._smsc.cfg.slow_byte_interval
+            self._trickle_timer = self._loop.call_later(interval, self._trickle_step)
+            return
+        self._trickle = None
+        if self._closing:
+            self.close()
+
+    def release_trickle(self) -> None:
+        """Hostile "slow" ended: write what it still held now, not at the next tick."""
+        if self._trickle_timer is not None:
+            self._trickle_timer.cancel()
+            self._trickle_step()
+
+    def send_pdu(self, command: int, body: bytes) -> int:
+        """Send a simulator-originated request (deliver_sm, enquire_link); returns its seq."""
+        seq = self._next_seq()
+        self._emit(pdu(command, 0, seq, body))
+        return seq
+
+    def _next_seq(self) -> int:
         self._seq = self._seq % 0x7FFFFFFF + 1
-        self._emit(pdu(command, 0, self._seq, body))
+        return self._seq
+
+    def send_delivery(self, delivery: Delivery) -> None:
+        """deliver_sm, remembered until answered (see the module docstring)."""
+        seq = self.send_pdu(DELIVER_SM, delivery.body)
+        assert self._loop is not None
+        self._unacked[seq] = (delivery, self._loop.time())
+        if self._deliver_timer is None:
+            self._arm_deliver_timer()
+
+    def _arm_deliver_timer(self) -> None:
+        timeout = self._smsc.cfg.deliver_timeout
+        if timeout <= 0 or not self._unacked or self._loop is None:
+            return
+        _delivery, oldest = next(iter(self._unacked.values()))
+        self._deliver_timer = self._loop.call_at(oldest + timeout, self._deliver_timeouts)
+
+    def _deliver_timeouts(self) -> None:
+        """Deliveries unanswered for --deliver-timeout go out again (the late resp is ignored)."""
+        self._deliver_timer = None
+        timeout = self._smsc.cfg.deliver_timeout
+        if timeout <= 0 or self._loop is None:
+            return
+        limit = self._loop.time() - timeout
+        for seq, (delivery, sent) in list(self._unacked.items()):
+            if sent > limit:
+                break
+            del self._unacked[seq]
+            self._smsc.redeliver(delivery, "timeout")
+        self._arm_deliver_timer()
+
+    @property
+    def unacked_deliveries(self) -> int:
+        return len(self._unacked)
 
     def close(self) -> None:
+        """Close now (any hostile "slow" backlog is dropped with the connection)."""
         if self.transport is not None:
             self.transport.close()
 
@@ -197,7 +294,42 @@ class SmppConnection(asyncio.Protocol):
         if job is not None and smsc.cfg.receipt_before_resp:
             smsc.send_receipt(job)
             job = None
+        if smsc.hostile:
+            self._hostile_respond(seq, resp, job)
+        else:
+            self._respond(resp, job)
+
+    def _hostile_respond(self, seq: int, resp: bytes, job: ReceiptJob | None) -> None:
+        """The submit was accepted; what goes back depends on the mode (hostile.py)."""
+        smsc = self._smsc
+        mode = smsc.hostile_fire()
+        if mode == "truncate_close":
+            self._emit(hostile.corrupt(mode, resp))
+            if job is not None:
+                smsc.schedule_receipt(job)
+            self._closing = True
+            return
+        if mode in hostile.CUT_MODES:
+            resp = hostile.corrupt(mode, resp)
+        elif mode in hostile.EXTRA_MODES:
+            for extra in hostile.extras(mode, seq, self._next_seq):
+                self._emit(extra)
+        elif mode == "garbage_receipt":
+            smsc.send_garbage(self.system_id)
         self._respond(resp, job)
+        if mode == "unbind":
+            self._start_unbind()
+
+    def _start_unbind(self) -> None:
+        """SMSC-side unbind: no more submits or deliveries here; close on unbind_resp."""
+        smsc = self._smsc
+        self.send_pdu(UNBIND, b"")
+        smsc.unbound(self)
+        self.mode = 0
+        self._unbinding = True
+        smsc.event(f"conn {self.conn_id} hostile unbind sent")
+        assert self._loop is not None
+        self._unbind_timer = self._loop.call_later(hostile.UNBIND_GRACE, self.close)
 
     def _respond(self, resp: bytes, job: ReceiptJob | None) -> None:
         """Send a submit_sm_resp now, or hold it for --response-delay / --pause in order."""
@@ -306,10 +438,24 @@ class SmppConnection(asyncio.Protocol):
         self._smsc.stats.enquire_link += 1
         self._emit(pdu(ENQUIRE_LINK | RESP, 0, seq))
 
-    def _on_deliver_sm_resp(self, _command: int, status: int, _seq: int, _body: bytes) -> None:
-        counts = self._smsc.stats.deliver_sm_resp
+    def _on_deliver_sm_resp(self, _command: int, status: int, seq: int, _body: bytes) -> None:
+        smsc = self._smsc
+        stats = smsc.stats
         name = status_name(status)
-        counts[name] = counts.get(name, 0) + 1
+        stats.deliver_sm_resp[name] = stats.deliver_sm_resp.get(name, 0) + 1
+        if smsc.cfg.ignore_deliver_resp:
+            stats.deliver_resp_ignored += 1
+            return
+        entry = self._unacked.pop(seq, None)
+        if entry is None:  # never sent, or answered after --deliver-timeout re-sent it
+            stats.deliver_resp_unknown += 1
+            return
+        smsc.delivery_answered(entry[0], status)
+
+    def _on_unbind_resp(self, _command: int, _status: int, _seq: int, _body: bytes) -> None:
+        self._smsc.stats.unbind_resp += 1
+        if self._unbinding:  # our hostile unbind was answered: hang up
+            self._closing = True
 
     def _on_counted_resp(self, command: int, _status: int, _seq: int, _body: bytes) -> None:
         stats = self._smsc.stats

@@ -18,14 +18,17 @@ from typing import Any, Protocol
 
 from gateway.simulator.config import SimConfig
 from gateway.simulator.deliver import ReceiptJob, mo_bodies, receipt_body, receipt_id
+from gateway.simulator.hostile import GARBAGE
 from gateway.simulator.pdu import (
-    DELIVER_SM,
     ESME_RBINDFAIL,
     ESME_RINVPASWD,
     ESME_RINVSYSID,
+    ESME_ROK,
     ESME_RTHROTTLED,
+    ESME_RX_P_APPN,
     ShortMessage,
     parse_sm,
+    status_name,
 )
 from gateway.simulator.pdulog import PduLog
 
@@ -36,6 +39,19 @@ TRX = TX | RX
 MODE_NAMES = {0: "unbound", TX: "transmitter", RX: "receiver", TRX: "transceiver"}
 
 
+@dataclass(slots=True, eq=False)
+class Delivery:
+    """A deliver_sm the SMSC owes a client: kept until a deliver_sm_resp with status 0.
+
+    `kind` is "receipt", "mo" or "garbage" (hostile mode); `attempts` counts the sends.
+    """
+
+    system_id: str
+    kind: str
+    body: bytes
+    attempts: int = 0
+
+
 class Peer(Protocol):
     """What the SMSC needs from a client connection (see session.SmppConnection)."""
 
@@ -43,12 +59,16 @@ class Peer(Protocol):
     mode: int
     system_id: str
 
-    def send_pdu(self, command: int, body: bytes) -> None: ...
+    def send_pdu(self, command: int, body: bytes) -> int: ...
+    def send_delivery(self, delivery: Delivery) -> None: ...
     def close(self) -> None: ...
     def flush_held(self) -> None: ...
+    def release_trickle(self) -> None: ...
     def reschedule_enquire(self) -> None: ...
     @property
     def pending_responses(self) -> int: ...
+    @property
+    def unacked_deliveries(self) -> int: ...
 
 
 @dataclass(slots=True)
@@ -66,11 +86,20 @@ class Counters:
     receipts_sent: int = 0
     mo_sent: int = 0
     deliver_sm_resp: dict[str, int] = field(default_factory=dict)
+    deliver_resent: int = 0
+    deliver_requeued: dict[str, int] = field(default_factory=dict)  # by reason
+    deliver_dropped: int = 0
+    deliver_resp_unknown: int = 0
+    deliver_resp_ignored: int = 0
+    garbage_sent: int = 0
+    hostile: dict[str, int] = field(default_factory=dict)  # times each mode fired
+    slow_bytes: int = 0
     enquire_link: int = 0
     enquire_link_sent: int = 0
     enquire_link_resp: int = 0
     data_sm_resp: int = 0
     unbind: int = 0
+    unbind_resp: int = 0
     generic_nack: int = 0
     generic_nack_received: int = 0
     connections_opened: int = 0
@@ -85,6 +114,11 @@ class Smsc:
         self.log = log
         self.stats = Counters()
         self.faults = False
+        self.hostile = ""  # the per-submit hostile mode in force, "" when none
+        self.slow = False
+        self._hostile_seen = 0
+        self._garbage_next = 0
+        self._retry_waiting = 0
         self._next_id = cfg.first_id
         self._next_conn = 0
         self._rng = random.Random(cfg.seed)
@@ -95,7 +129,7 @@ class Smsc:
         self._bound: set[Peer] = set()
         self._receivers: dict[str, list[Peer]] = {}
         self._rr = 0
-        self._queue: dict[str, deque[tuple[str, bytes]]] = {}
+        self._queue: dict[str, deque[Delivery]] = {}
         self._receipts_outstanding = 0
         self._throttle_seen = 0
         self._fail_seen = 0
@@ -144,8 +178,7 @@ class Smsc:
             self._receivers.setdefault(conn.system_id, []).append(conn)
             queue = self._queue.get(conn.system_id)
             while queue:
-                kind, body = queue.popleft()
-                self._send(conn, kind, body)
+                self._send(conn, queue.popleft())
 
     def unbound(self, conn: Peer) -> None:
         self._bound.discard(conn)
@@ -214,15 +247,16 @@ class Smsc:
         loop.call_later(max(self.cfg.receipt_delay, 0.0), self.send_receipt, job)
 
     def send_receipt(self, job: ReceiptJob) -> None:
-        self.deliver(job.system_id, "receipt", receipt_body(job, time.time()))
+        body = receipt_body(job, time.time())
+        self.deliver(Delivery(job.system_id, "receipt", body))
 
-    def deliver(self, system_id: str, kind: str, body: bytes) -> bool:
+    def deliver(self, delivery: Delivery) -> bool:
         """deliver_sm to the next receiver-capable bind, or queue until one binds."""
-        conn = self._pick_receiver(system_id)
+        conn = self._pick_receiver(delivery.system_id)
         if conn is None:
-            self._queue.setdefault(system_id, deque()).append((kind, body))
+            self._queue.setdefault(delivery.system_id, deque()).append(delivery)
             return False
-        self._send(conn, kind, body)
+        self._send(conn, delivery)
         return True
 
     def _pick_receiver(self, system_id: str) -> Peer | None:
@@ -232,14 +266,41 @@ class Smsc:
         self._rr += 1
         return receivers[self._rr % len(receivers)]
 
-    def _send(self, conn: Peer, kind: str, body: bytes) -> None:
-        conn.send_pdu(DELIVER_SM, body)
-        self.stats.deliver_sm_sent += 1
-        if kind == "receipt":
-            self.stats.receipts_sent += 1
+    def _send(self, conn: Peer, delivery: Delivery) -> None:
+        conn.send_delivery(delivery)
+        stats = self.stats
+        stats.deliver_sm_sent += 1
+        delivery.attempts += 1
+        if delivery.attempts > 1:
+            stats.deliver_resent += 1
+        elif delivery.kind == "receipt":
+            stats.receipts_sent += 1
             self._receipts_outstanding -= 1
+        elif delivery.kind == "mo":
+            stats.mo_sent += 1
         else:
-            self.stats.mo_sent += 1
+            stats.garbage_sent += 1
+
+    def delivery_answered(self, delivery: Delivery, status: int) -> None:
+        """A deliver_sm_resp came: 0 settles it, ESME_RX_P_APPN drops it, others retry."""
+        if status == ESME_ROK:
+            return
+        if status == ESME_RX_P_APPN:
+            self.stats.deliver_dropped += 1
+            return
+        self.redeliver(delivery, status_name(status))
+
+    def redeliver(self, delivery: Delivery, reason: str) -> None:
+        """Send it again after --redeliver-delay (fresh sequence number, any receiver)."""
+        requeued = self.stats.deliver_requeued
+        requeued[reason] = requeued.get(reason, 0) + 1
+        self._retry_waiting += 1
+        loop = asyncio.get_running_loop()
+        loop.call_later(max(self.cfg.redeliver_delay, 0.0), self._redeliver_due, delivery)
+
+    def _redeliver_due(self, delivery: Delivery) -> None:
+        self._retry_waiting -= 1
+        self.deliver(delivery)
 
     def mo(self, request: dict[str, Any]) -> dict[str, int]:
         """Inject a mobile-originated message; all parts go to the same bind.
@@ -257,12 +318,30 @@ class Smsc:
         system_id = str(request.get("system_id", self.cfg.system_id))
         conn = self._pick_receiver(system_id)
         for body in bodies:
+            delivery = Delivery(system_id, "mo", body)
             if conn is None:
-                self._queue.setdefault(system_id, deque()).append(("mo", body))
+                self._queue.setdefault(system_id, deque()).append(delivery)
             else:
-                self._send(conn, "mo", body)
+                self._send(conn, delivery)
         sent = len(bodies) if conn is not None else 0
         return {"sent": sent, "queued": len(bodies) - sent}
+
+    # -- hostile modes (gateway/simulator/hostile.py) ---------------------------
+
+    def hostile_fire(self) -> str:
+        """The hostile mode if it fires on this submit_sm (every `hostile_every`-th), else ""."""
+        self._hostile_seen += 1
+        if self._hostile_seen % self.cfg.hostile_every:
+            return ""
+        mode = self.hostile
+        self.stats.hostile[mode] = self.stats.hostile.get(mode, 0) + 1
+        return mode
+
+    def send_garbage(self, system_id: str) -> None:
+        """One unreadable deliver_sm (the next of hostile.GARBAGE) to a receiver bind."""
+        body = GARBAGE[self._garbage_next % len(GARBAGE)]
+        self._garbage_next += 1
+        self.deliver(Delivery(system_id, "garbage", body))
 
     # -- control ---------------------------------------------------------------
 
@@ -273,6 +352,8 @@ class Smsc:
         view["receipts_pending"] = self._receipts_outstanding
         view["held_responses"] = sum(c.pending_responses for c in self._connections)
         view["queued_deliveries"] = sum(len(q) for q in self._queue.values())
+        view["deliver_unacked"] = sum(c.unacked_deliveries for c in self._connections)
+        view["deliver_retry_waiting"] = self._retry_waiting
         view["next_id"] = self._next_id
         return view
 
@@ -299,16 +380,24 @@ class Smsc:
             self._throttle_seen = 0
         if "fail_every" in changed:
             self._fail_seen = 0
+        if "hostile" in changed or "hostile_every" in changed:
+            self._hostile_seen = 0
         if "enquire_interval" in changed:
             for conn in list(self._bound):
                 conn.reschedule_enquire()
         self._update_faults()
         if was_paused and not self.cfg.paused:
             self.resume()
+        if not self.slow:
+            for conn in list(self._connections):
+                conn.release_trickle()
         return self.cfg.runtime_view()
 
     def _update_faults(self) -> None:
-        self.faults = bool(self.cfg.throttle_every or self.cfg.fail_every)
+        cfg = self.cfg
+        self.faults = bool(cfg.throttle_every or cfg.fail_every)
+        self.hostile = "" if cfg.hostile in ("off", "slow") else cfg.hostile
+        self.slow = cfg.hostile == "slow"
 
     def pause(self) -> None:
         self.cfg.paused = True

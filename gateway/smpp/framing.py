@@ -2,7 +2,9 @@
 
 smpplib's own reader loses the bytes it had read when a timeout lands mid-PDU and the
 stream desyncs; this one keeps them, and refuses absurd command_length values so a
-corrupt stream fails fast instead of waiting for megabytes that never come.
+corrupt stream fails fast instead of waiting for megabytes that never come. The error
+carries the PDU's sequence number when its header had arrived, so the session can answer
+generic_nack ESME_RINVCMDLEN for it (SMPP 3.4 section 3.3) before it hangs up.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ class ConnectionClosed(ConnectionError):
 
 class FramingError(ConnectionError):
     """The stream cannot be trusted any more (bad command_length)."""
+
+    def __init__(self, message: str, sequence: int | None = None) -> None:
+        super().__init__(message)
+        self.sequence = sequence
 
 
 class Readable(Protocol):
@@ -54,7 +60,10 @@ class FrameReader:
             return None
         (length,) = struct.unpack_from(">L", self._buffer)
         if length < MIN_PDU_LENGTH or length > self._max_length:
-            raise FramingError(f"absurd command_length {length}")
+            sequence = None
+            if len(self._buffer) >= MIN_PDU_LENGTH:
+                (sequence,) = struct.unpack_from(">L", self._buffer, 12)
+            raise FramingError(f"absurd command_length {length}", sequence)
         if len(self._buffer) < length:
             return None
         pdu = bytes(self._buffer[:length])

@@ -19,6 +19,12 @@ from smpplib import smpp
 from gateway.model import SubmitParams
 
 HEADER = struct.Struct(">LLLL")
+TLV_HEADER = struct.Struct(">HH")
+
+
+class MalformedPdu(ValueError):
+    """A PDU whose body cannot be what its header says: the stream is out of step."""
+
 
 BIND_COMMANDS = {
     "transceiver": "bind_transceiver",
@@ -148,8 +154,31 @@ def submit_sm_pdu(sequence: int, params: SubmitParams, payload: bytes) -> bytes:
 
 
 def submit_sm_resp_message_id(data: bytes) -> str | None:
-    """The message_id C-string of a submit_sm_resp (None when empty or absent)."""
-    return data[16:].split(b"\x00", 1)[0].decode("latin-1") or None
+    """The message_id C-string of a submit_sm_resp (None when empty or absent).
+
+    Lenient where SMSCs really differ (a missing final NUL, NUL padding, SMPP 5 TLVs after
+    the id), strict about anything else after the id's NUL: that is what a PDU looks like
+    when the stream is out of step (a PDU cut short, its tail taken from the next header),
+    and its "id" would be a fragment that no receipt ever matches. Raises MalformedPdu.
+    """
+    body = data[16:]
+    end = body.find(b"\x00")
+    if end < 0:
+        return body.decode("latin-1") or None
+    rest = body[end + 1 :]
+    if rest.strip(b"\x00") and not _well_formed_tlvs(rest):
+        raise MalformedPdu(f"submit_sm_resp body {bytes(body[:80]).hex()} is not id + TLVs")
+    return body[:end].decode("latin-1") or None
+
+
+def _well_formed_tlvs(data: bytes) -> bool:
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < TLV_HEADER.size:
+            return False
+        _tag, length = TLV_HEADER.unpack_from(data, pos)
+        pos += TLV_HEADER.size + length
+    return pos == len(data)
 
 
 def simple_pdu(command: str, sequence: int, status: int = 0, **fields: Any) -> bytes:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from gateway import metrics
 from gateway.smpp import pdus
 from gateway.smpp.backoff import backoff_delay
-from gateway.smpp.framing import FrameReader
+from gateway.smpp.framing import FrameReader, FramingError
 from gateway.smpp.status import CONNECTION_LOST, ESME_RTHROTTLED, RESPONSE_TIMEOUT, status_name
 from gateway.smpp.tls import TlsError, TlsStream
 
@@ -38,6 +38,7 @@ UNBIND = 0x00000006
 UNBIND_RESP = 0x80000006
 ENQUIRE_LINK = 0x00000015
 ENQUIRE_LINK_RESP = 0x80000015
+ESME_RINVCMDLEN = 0x02
 ESME_RINVCMDID = 0x03
 ESME_RSYSERR = 0x08
 
@@ -358,7 +359,10 @@ class SmppSession:
         while not self._stop.is_set():
             if not conn.alive:
                 raise LinkDown("connection closed")
-            data = conn.reader.read_pdu()
+            try:
+                data = conn.reader.read_pdu()
+            except FramingError as exc:
+                self._refuse_stream(conn, exc)
             if data is not None:
                 conn.last_rx = self._clock()
                 self._dispatch(conn, data)
@@ -391,6 +395,14 @@ class SmppSession:
             log.warning("session %s: unknown command 0x%08X", self.settings.name, command_id)
             conn.send(pdus.simple_pdu("generic_nack", header.sequence, status=ESME_RINVCMDID))
 
+    def _refuse_stream(self, conn: _Connection, exc: FramingError) -> None:
+        """generic_nack ESME_RINVCMDLEN for an impossible command_length, then hang up:
+        after a wrong length no later byte can be framed (in-flight submits are retried)."""
+        if exc.sequence is not None:
+            with contextlib.suppress(LinkDown):
+                conn.send(pdus.simple_pdu("generic_nack", exc.sequence, status=ESME_RINVCMDLEN))
+        raise LinkDown(f"framing: {exc}") from exc
+
     def _take_inflight(self, conn: _Connection, seq: int) -> Any | None:
         with conn.window:
             entry = conn.inflight.pop(seq, None)
@@ -398,6 +410,12 @@ class SmppSession:
         return entry[0] if entry else None
 
     def _on_submit_resp(self, conn: _Connection, header: pdus.Header, data: bytes) -> None:
+        message_id = None
+        if header.status == 0:
+            try:
+                message_id = pdus.submit_sm_resp_message_id(data)
+            except pdus.MalformedPdu as exc:  # the ticket stays in flight: retried on rebind
+                raise LinkDown(f"stream out of step: {exc}") from exc
         ticket = self._take_inflight(conn, header.sequence)
         if ticket is None:
             log.warning(
@@ -406,10 +424,7 @@ class SmppSession:
                 header.sequence,
             )
             return
-        message_id = None
-        if header.status == 0:
-            message_id = pdus.submit_sm_resp_message_id(data)
-        elif header.status == ESME_RTHROTTLED:
+        if header.status == ESME_RTHROTTLED:
             conn.paused_until = self._clock() + self.settings.throttle_pause
         self.handler.on_submit_response(ticket, header.status, message_id, self.settings.name)
 
@@ -470,6 +485,9 @@ class SmppSession:
             conn.send(pdus.simple_pdu("enquire_link", seq))
 
     def _expire_inflight(self, conn: _Connection, now: float) -> None:
+        """Unanswered submits are retried, and the link is dropped: an SMSC that does not
+        answer in time is stuck, or its stream is out of step; left up, it would take the
+        retries too and answer them late, each late answer a duplicate to the handset."""
         limit = now - self.settings.response_timeout
         with conn.window:
             expired = [seq for seq, (_, sent) in conn.inflight.items() if sent < limit]
@@ -477,6 +495,9 @@ class SmppSession:
             ticket = self._take_inflight(conn, seq)
             if ticket is not None:
                 self.handler.on_submit_response(ticket, RESPONSE_TIMEOUT, None, self.settings.name)
+        if expired:
+            timeout = self.settings.response_timeout
+            raise LinkDown(f"no submit_sm_resp within {timeout:g}s for {len(expired)} submits")
 
     def _fail_inflight(self, conn: _Connection, status: int) -> None:
         with conn.window:

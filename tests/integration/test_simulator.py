@@ -11,6 +11,7 @@ import json
 import re
 import socket
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -345,3 +346,203 @@ def test_pdu_log_lines(tmp_path: Path) -> None:
     assert submit["source_addr"] == SRC and submit["tlvs"] == {"0x0424": ""}
     resp = next(e for e in entries if e["command"] == "submit_sm_resp")
     assert resp["dir"] == "out" and resp["message_id"] == "7" and resp["seq"] == submit["seq"]
+
+
+# -- deliveries are kept until acknowledged, as a real SMSC keeps them -----------------------
+
+DELIVER_SM_RESP = DELIVER_SM | 0x80000000
+
+
+def answer(raw: RawClient, seq: int, status: int = 0) -> None:
+    raw.sock.sendall(HEADER.pack(17, DELIVER_SM_RESP, status, seq) + b"\0")
+
+
+def read_deliver(raw: RawClient) -> tuple[int, bytes]:
+    command, _status, seq, body = raw.read()
+    assert command == DELIVER_SM
+    return seq, body
+
+
+def submit_and_read(raw: RawClient, count: int) -> list[tuple[int, bytes]]:
+    """Submit `count` with receipts; the deliver_sm (seq, body) that come with their resps."""
+    for _ in range(count):
+        raw.submit(registered_delivery=1)
+    pdus = [raw.read() for _ in range(2 * count)]
+    assert sorted(p[:2] for p in pdus if p[0] != DELIVER_SM) == [(SUBMIT_SM_RESP, 0)] * count
+    return [(p[2], p[3]) for p in pdus if p[0] == DELIVER_SM]
+
+
+def test_unacknowledged_receipt_and_mo_are_sent_again_on_the_next_bind() -> None:
+    with SimulatorProcess(receipt_delay=0, redeliver_delay=0.05) as sim:
+        first = RawClient(sim.port)
+        first.bind()
+        first.submit(registered_delivery=1)
+        assert first.read()[:2] == (SUBMIT_SM_RESP, 0)
+        _seq, receipt = read_deliver(first)
+        sim.mo(source=SRC, destination="4000", text="inbound")
+        _seq, mo = read_deliver(first)
+        first.close()  # a crash: neither deliver_sm was answered
+        stats = sim.wait_for(lambda s: s["deliver_retry_waiting"] + s["queued_deliveries"] == 2)
+        assert stats["deliver_requeued"] == {"connection_lost": 2}
+        second = RawClient(sim.port)
+        second.bind(command=BIND_RECEIVER)
+        again = [read_deliver(second) for _ in range(2)]
+        assert sorted(body for _seq, body in again) == sorted([receipt, mo])
+        for seq, _body in again:
+            answer(second, seq)
+        stats = sim.wait_deliveries_settled()
+        assert (stats["deliver_resent"], stats["receipts_sent"], stats["mo_sent"]) == (2, 1, 1)
+        assert stats["deliver_sm_resp"] == {"ESME_ROK": 2}
+
+
+def test_temporary_error_is_retried_and_permanent_error_dropped() -> None:
+    with SimulatorProcess(receipt_delay=0, redeliver_delay=0.05) as sim:
+        raw = RawClient(sim.port)
+        raw.bind()
+        (seq_a, body_a), (seq_b, _body_b) = submit_and_read(raw, 2)
+        answer(raw, seq_a, 0x64)  # ESME_RX_T_APPN: try again later
+        answer(raw, seq_b, 0x65)  # ESME_RX_P_APPN: never again
+        seq_again, body_again = read_deliver(raw)
+        assert body_again == body_a and seq_again not in (seq_a, seq_b)
+        answer(raw, seq_again)
+        stats = sim.wait_deliveries_settled()
+        assert stats["deliver_requeued"] == {"ESME_RX_T_APPN": 1}
+        assert (stats["deliver_resent"], stats["deliver_dropped"]) == (1, 1)
+
+
+def test_deliver_timeout_sends_again_and_the_late_resp_is_ignored() -> None:
+    with SimulatorProcess(receipt_delay=0, redeliver_delay=0, deliver_timeout=0.2) as sim:
+        raw = RawClient(sim.port)
+        raw.bind()
+        raw.submit(registered_delivery=1)
+        assert raw.read()[:2] == (SUBMIT_SM_RESP, 0)
+        seq, body = read_deliver(raw)
+        seq_again, body_again = read_deliver(raw)  # nothing answered for 0.2 s
+        assert body_again == body and seq_again != seq
+        answer(raw, seq)  # too late: that one was given up
+        answer(raw, seq_again)
+        stats = sim.wait_for(lambda s: s["deliver_resp_unknown"] == 1 and s["deliver_unacked"] == 0)
+        assert stats["deliver_requeued"] == {"timeout": 1} and stats["deliver_resent"] == 1
+
+
+def test_ignore_deliver_resp_keeps_deliveries_unacknowledged() -> None:
+    with SimulatorProcess(receipt_delay=0, ignore_deliver_resp=True) as sim:
+        raw = RawClient(sim.port)
+        raw.bind()
+        raw.submit(registered_delivery=1)
+        assert raw.read()[:2] == (SUBMIT_SM_RESP, 0)
+        seq, _body = read_deliver(raw)
+        answer(raw, seq)
+        stats = sim.wait_for(lambda s: s["deliver_resp_ignored"] == 1)
+        assert stats["deliver_unacked"] == 1 and stats["deliver_sm_resp"] == {"ESME_ROK": 1}
+        sim.config(ignore_deliver_resp=False)
+        raw.close()
+        sim.wait_for(lambda s: s["deliver_requeued"] == {"connection_lost": 1})
+
+
+# -- hostile modes: what a broken SMSC writes ------------------------------------------------
+
+
+def read_bytes(raw: RawClient, size: int) -> bytes:
+    return raw._exact(size)
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected_length"), [("length_huge", 0xFFFFFFFF), ("length_small", 8)]
+)
+def test_hostile_absurd_command_length(sim: SimulatorProcess, mode: str, expected_length: int):
+    raw = RawClient(sim.port)
+    raw.bind()
+    sim.hostile(mode, every=2)
+    assert pipeline(raw, 1) == [0]  # the first submit is answered normally
+    seq = raw.submit()
+    length, command, status, got_seq = HEADER.unpack(read_bytes(raw, 16))
+    assert (length, command, status, got_seq) == (expected_length, SUBMIT_SM_RESP, 0, seq)
+    assert read_bytes(raw, 8) == b"1000001\0"  # the real body follows the wrong length
+    assert sim.stats()["hostile"] == {mode: 1} and sim.stats()["submit_sm"] == 2
+
+
+@pytest.mark.parametrize("mode", ["truncate", "truncate_close"])
+def test_hostile_truncated_response(sim: SimulatorProcess, mode: str) -> None:
+    raw = RawClient(sim.port)
+    raw.bind()
+    sim.hostile(mode)
+    seq = raw.submit()
+    assert HEADER.unpack(read_bytes(raw, 16)) == (24, SUBMIT_SM_RESP, 0, seq)
+    assert read_bytes(raw, 4) == b"1000"  # half of "1000000\0", then nothing of it
+    if mode == "truncate_close":
+        assert raw.at_eof()
+        return
+    seq = raw.submit()  # the connection goes on: the next resp starts right there
+    assert HEADER.unpack(read_bytes(raw, 16)) == (24, SUBMIT_SM_RESP, 0, seq)
+
+
+def test_hostile_unknown_commands_and_sequences(sim: SimulatorProcess) -> None:
+    raw = RawClient(sim.port)
+    raw.bind()
+    sim.hostile("unknown_command")
+    seq = raw.submit()
+    request, response, resp = raw.read(), raw.read(), raw.read()
+    assert request[0] == 0x00000099 and response[:3] == (0x80000099, 0, seq)
+    assert resp[:3] == (SUBMIT_SM_RESP, 0, seq)
+    raw.sock.sendall(HEADER.pack(16, GENERIC_NACK, 0x03, request[2]))
+    sim.hostile("unknown_seq")
+    seq = raw.submit()
+    strays = [raw.read() for _ in range(3)]
+    assert [p[0] for p in strays] == [SUBMIT_SM_RESP, GENERIC_NACK, ENQUIRE_LINK | 0x80000000]
+    assert all(p[2] not in (seq, request[2]) for p in strays)
+    assert raw.read()[:3] == (SUBMIT_SM_RESP, 0, seq)
+    stats = sim.wait_for(lambda s: s["generic_nack_received"] == 1)
+    assert stats["hostile"] == {"unknown_command": 1, "unknown_seq": 1}
+
+
+def test_hostile_garbage_receipts_are_dropped_when_refused(sim: SimulatorProcess) -> None:
+    sim.config(redeliver_delay=0.05)
+    raw = RawClient(sim.port)
+    raw.bind()
+    sim.hostile("garbage_receipt")
+    bodies = set()
+    for status in (0x65, 0x64, 0x65):  # P_APPN drops it; T_APPN has it sent again
+        raw.submit()  # (no receipt asked for: the only deliver_sm is the garbage)
+        (seq, body), resp = read_deliver(raw), raw.read()
+        assert resp[:2] == (SUBMIT_SM_RESP, 0)
+        answer(raw, seq, status)
+        bodies.add(body)
+    seq, again = read_deliver(raw)
+    assert again in bodies
+    answer(raw, seq, 0x65)
+    stats = sim.wait_deliveries_settled()
+    assert (stats["garbage_sent"], stats["deliver_dropped"], stats["deliver_resent"]) == (3, 3, 1)
+
+
+def test_hostile_unbind_from_the_smsc(sim: SimulatorProcess) -> None:
+    raw = RawClient(sim.port)
+    raw.bind()
+    sim.hostile("unbind")
+    seq = raw.submit()
+    assert raw.read()[:3] == (SUBMIT_SM_RESP, 0, seq)
+    command, _status, unbind_seq, _body = raw.read()
+    assert command == 0x00000006
+    raw.submit()  # too late: the SMSC no longer takes submits on this bind
+    assert raw.read()[:2] == (SUBMIT_SM_RESP, 0x04)
+    raw.sock.sendall(HEADER.pack(16, 0x80000006, 0, unbind_seq))
+    assert raw.at_eof()
+    assert sim.wait_for(lambda s: s["connections"] == 0)["submit_sm"] == 1
+
+
+def test_hostile_slow_writes_one_byte_per_interval(sim: SimulatorProcess) -> None:
+    raw = RawClient(sim.port)
+    raw.bind()
+    sim.hostile("slow", slow_byte_interval=0.02)
+    raw.submit()
+    started = time.monotonic()
+    command, status, _seq, body = raw.read()
+    elapsed = time.monotonic() - started
+    assert (command, status, body) == (SUBMIT_SM_RESP, 0, b"1000000\0")
+    assert elapsed >= 23 * 0.02  # 24 bytes, the first written at once
+    sim.config(slow_byte_interval=10)
+    seq = raw.submit()
+    sim.wait_for(lambda s: s["slow_bytes"] == 25)  # one byte out, 23 waiting 10 s each
+    sim.hostile("off")  # what is still queued goes out at once
+    assert raw.read() == (SUBMIT_SM_RESP, 0, seq, b"1000001\0")
+    assert sim.stats()["slow_bytes"] == 25

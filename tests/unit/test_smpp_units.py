@@ -140,6 +140,21 @@ def test_frame_reader_rejects_absurd_length():
             FrameReader(b).read_pdu()
 
 
+@pytest.mark.parametrize("length", [0xFFFFFFFF, 8, 0])
+def test_framing_error_names_the_sequence_for_the_generic_nack(length):
+    a, b = socket.socketpair()
+    with a, b:
+        b.settimeout(0.05)
+        a.sendall(struct.pack(">LLLL", length, 0x80000004, 0, 77))
+        with pytest.raises(FramingError) as info:
+            FrameReader(b).read_pdu()
+        assert info.value.sequence == 77
+        a.sendall(struct.pack(">L", length))  # only the length arrived: no sequence to name
+        with pytest.raises(FramingError) as info:
+            FrameReader(b).read_pdu()
+        assert info.value.sequence is None
+
+
 def test_ready_queue_retries_go_first_and_take_is_bounded():
     queue: ReadyQueue[int] = ReadyQueue()
     queue.put_many([1, 2, 3])
@@ -227,3 +242,25 @@ def test_submit_sm_resp_message_id():
     assert pdus.submit_sm_resp_message_id(header + b"abc123\x00") == "abc123"
     assert pdus.submit_sm_resp_message_id(header + b"\x00") is None
     assert pdus.submit_sm_resp_message_id(header) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"abc123", "abc123"),  # the final NUL missing
+        (b"abc123\x00\x00\x00\x00", "abc123"),  # NUL padding
+        (b"abc123\x00" + struct.pack(">HH", 0x0425, 1) + b"\x07", "abc123"),  # SMPP 5 TLV
+    ],
+)
+def test_submit_sm_resp_message_id_tolerates_what_smscs_really_send(body, expected):
+    header = pdus.HEADER.pack(0, 0x80000004, 0, 1)
+    assert pdus.submit_sm_resp_message_id(header + body) == expected
+
+
+def test_submit_sm_resp_cut_short_and_filled_from_the_next_header_is_refused():
+    """A resp cut mid-id whose tail is the next PDU's header: the stream is out of step."""
+    whole = pdus.HEADER.pack(26, 0x80000004, 0, 1) + b"123456789\x00"
+    following = pdus.HEADER.pack(26, 0x80000004, 0, 2) + b"123456790\x00"
+    cut = whole[:21] + following[:5]  # what a reader framing by command_length gets
+    with pytest.raises(pdus.MalformedPdu):
+        pdus.submit_sm_resp_message_id(cut)
