@@ -63,10 +63,10 @@ def non_empty(value: Any) -> str | None:
 
 
 def bind_field(name: str, *, required: bool = False) -> Callable[[str], str | None]:
-    """A check that `name` fits its bind field (SMPP 3.4 sizes, in gateway/smpp/pdus.py)."""
+    """A check that `name` fits its bind field (SMPP 3.4 sizes, in gateway/smpp/codec.py)."""
 
     def check(value: str) -> str | None:
-        from gateway.smpp.pdus import BIND_FIELD_SIZES, c_octet_problem
+        from gateway.smpp.codec import BIND_FIELD_SIZES, c_octet_problem
 
         if required and not value:
             return "must not be empty"

@@ -22,7 +22,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +33,6 @@ from gateway.store import Store, StoreError
 from gateway.workqueue import ReadyQueue, RetrySchedule
 
 log = logging.getLogger("gateway.engine")
-
-DeliverHandler = Callable[[bytes, str], "int | Future[int]"]
 
 
 @dataclass(frozen=True)
@@ -136,13 +133,11 @@ class Engine:
         store: Store,
         settings: EngineSettings,
         make_pool: Callable[[Engine], SessionPool],
-        deliver_handler: DeliverHandler,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.settings = settings
         self._clock = clock
-        self._deliver_handler = deliver_handler
         self._ready: ReadyQueue[Ticket] = ReadyQueue()
         self._retries: RetrySchedule[Ticket] = RetrySchedule()
         self._progress: dict[str, _Progress] = {}
@@ -408,10 +403,6 @@ class Engine:
             return True
 
     # -- sessions --------------------------------------------------------------------
-
-    def on_deliver(self, raw: bytes, session: str) -> int | Future[int]:
-        """SessionHandler: a deliver_sm/data_sm arrived; its return is the resp status."""
-        return self._deliver_handler(raw, session)
 
     def on_session_state(self, session: str, bound: bool, reason: str) -> None:
         metrics.SESSION_BOUND.labels(session).set(1 if bound else 0)

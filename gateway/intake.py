@@ -1,10 +1,11 @@
-"""deliver_sm / data_sm intake: receipts and inbound parts into the store, then the resp.
+"""deliver_sm / data_sm intake: receipts and inbound parts into the store (a DeliverSink).
 
 Runs on a session's reader thread, so it never waits for the disk itself: it hands the
-write to the store and returns a Future; the session sends deliver_sm_resp when that
-write has committed (ESME_ROK) or failed (ESME_RX_T_APPN, so the SMSC delivers again).
-A PDU that cannot be read at all is answered ESME_RX_P_APPN (do not retry) and logged
-with its bytes: retrying garbage forever would block the SMSC's queue for us.
+write to the store and returns a Future; the session's responder sends deliver_sm_resp
+when that write has committed (ESME_ROK) or failed (ESME_RX_T_APPN, so the SMSC delivers
+again). A receipt that cannot be read is answered ESME_RX_P_APPN (do not retry) and
+logged: retrying garbage forever would block the SMSC's queue for us. (A PDU the codec
+cannot decode at all never gets here: the session answers it.)
 """
 
 from __future__ import annotations
@@ -22,13 +23,9 @@ from gateway.store import Store, StoreError
 
 log = logging.getLogger("gateway.intake")
 
-ESME_ROK = 0x00
-ESME_RX_T_APPN = 0x64  # temporary application error: the SMSC retries
-ESME_RX_P_APPN = 0x65  # permanent application error: it does not
-
 
 class DeliverIntake:
-    """The engine's deliver handler."""
+    """The sessions' DeliverSink (gateway/smpp/link.py)."""
 
     def __init__(
         self,
@@ -43,18 +40,17 @@ class DeliverIntake:
         self._on_stored = on_stored
         self._clock = clock
 
-    def __call__(self, raw: bytes, session: str) -> int | Future[int]:
+    def deliver(self, pdu: codec.DeliverSm, session: str) -> int | Future[int]:
         try:
-            deliver = codec.decode_deliver(raw)
-            kind, future = self._route(deliver, session)
-        except (codec.DecodeError, receipts.ReceiptParseError) as exc:
+            kind, future = self._route(pdu, session)
+        except receipts.ReceiptParseError as exc:
             metrics.DELIVER_REJECTED.labels("unreadable").inc()
-            log.warning("unreadable deliver_sm on %s (%s): %s", session, exc, raw.hex())
-            return ESME_RX_P_APPN
+            log.warning("unreadable receipt on %s (%s): %r", session, exc, pdu)
+            return codec.ESME_RX_P_APPN
         except StoreError as exc:
             metrics.DELIVER_REJECTED.labels("store").inc()
             log.error("store cannot take a deliver_sm on %s: %s", session, exc)
-            return ESME_RX_T_APPN
+            return codec.ESME_RX_T_APPN
         return self._resp_when_committed(future, kind)
 
     def _route(self, deliver: codec.DeliverSm, session: str) -> tuple[str, Future[Any]]:
@@ -113,7 +109,7 @@ class DeliverIntake:
             if f.exception() is not None:
                 metrics.DELIVER_REJECTED.labels("store").inc()
                 log.error("could not store a %s: %s", kind, f.exception())
-                status.set_result(ESME_RX_T_APPN)
+                status.set_result(codec.ESME_RX_T_APPN)
                 return
             if kind == "inbound":
                 metrics.INBOUND_PARTS.inc()
@@ -121,7 +117,7 @@ class DeliverIntake:
                 metrics.RECEIPTS.labels(kind).inc()
                 if not f.result():
                     metrics.RECEIPTS_UNMATCHED.inc()
-            status.set_result(ESME_ROK)
+            status.set_result(codec.ESME_ROK)
             self._on_stored()
 
         stored.add_done_callback(done)

@@ -21,7 +21,7 @@ from gateway.engine import Engine, EngineSettings
 from gateway.http import create_app
 from gateway.http.context import Services
 from gateway.intake import DeliverIntake
-from gateway.smpp import SessionPool, SessionSettings, session_settings, tls_context
+from gateway.smpp import SessionPool, session_settings, tls_context
 from gateway.store import Store, open_store
 from gateway.webhooks.callbacks import CallbackHooks, CallbackSettings
 from gateway.webhooks.dispatcher import Dispatcher, DispatcherSettings
@@ -75,24 +75,8 @@ def build_runtime(cfg: Config) -> Runtime:
     )
     dispatcher = Dispatcher(store, DispatcherSettings.from_config(cfg))
     s = cfg.smpp
-    base = SessionSettings(
-        name="",
-        host=s.host,
-        port=s.port,
-        system_id=s.system_id,
-        password=s.password,
-        system_type=s.system_type,
-        bind_kind="transceiver",
-        window=s.window,
-        response_timeout=s.response_timeout,
-        enquire_link_interval=s.enquire_link_interval,
-        reconnect_min_delay=s.reconnect_min_delay,
-        reconnect_max_delay=s.reconnect_max_delay,
-        throttle_pause=s.throttle_pause,
-        tls=tls_context(s),
-        tls_server_name=s.tls_server_name,
-    )
-    binds = session_settings(base, s.sessions, s.bind_mode)
+    binds = session_settings(s, tls_context(s))
+    intake = DeliverIntake(store, gsm_charset=s.gsm_charset, on_stored=dispatcher.wake)
     engine = Engine(
         store,
         EngineSettings(
@@ -105,8 +89,7 @@ def build_runtime(cfg: Config) -> Runtime:
             retention=cfg.store.retention,
             retention_batch=cfg.store.retention_batch,
         ),
-        make_pool=lambda handler: SessionPool(binds, handler),
-        deliver_handler=DeliverIntake(store, gsm_charset=s.gsm_charset, on_stored=dispatcher.wake),
+        make_pool=lambda handler: SessionPool(binds, handler, intake),
     )
     store.on_new_work(engine.notify_new_work)  # accepts on other daemons (PostgreSQL)
     app = create_app(

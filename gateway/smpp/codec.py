@@ -82,9 +82,9 @@ TRANSIENT: frozenset[int] = frozenset(
     {ESME_RSYSERR, ESME_RMSGQFUL, ESME_RTHROTTLED, RESPONSE_TIMEOUT, CONNECTION_LOST}
 )
 
-#: SMPP 3.4 section 4.1: the longest value of each bind C-string, without its NUL.
-BIND_FIELD_LIMITS: Mapping[str, int] = MappingProxyType(
-    {"system_id": 15, "password": 8, "system_type": 12}
+#: SMPP 3.4 section 4.1: the bind's C-Octet String fields, in octets with the closing NUL.
+BIND_FIELD_SIZES: Mapping[str, int] = MappingProxyType(
+    {"system_id": 16, "password": 9, "system_type": 13}
 )
 
 # -- optional parameters -------------------------------------------------------------------
@@ -114,7 +114,13 @@ class DecodeError(ValueError):
 
 
 class FramingError(ConnectionError):
-    """The stream cannot be trusted any more (an absurd command_length)."""
+    """The stream cannot be trusted any more (an absurd command_length). Carries the PDU's
+    sequence number when its header had arrived, so the session can answer generic_nack
+    ESME_RINVCMDLEN for it (SMPP 3.4 section 3.3) before it hangs up."""
+
+    def __init__(self, message: str, sequence: int | None = None) -> None:
+        super().__init__(message)
+        self.sequence = sequence
 
 
 @dataclass(frozen=True)
@@ -151,7 +157,10 @@ class Framer:
         while len(self._buffer) >= 4:
             (length,) = struct.unpack_from(">L", self._buffer)
             if length < HEADER_LENGTH or length > self._max_length:
-                raise FramingError(f"absurd command_length {length}")
+                sequence = None
+                if len(self._buffer) >= HEADER_LENGTH:
+                    (sequence,) = struct.unpack_from(">L", self._buffer, 12)
+                raise FramingError(f"absurd command_length {length}", sequence)
             if len(self._buffer) < length:
                 return
             pdu = bytes(self._buffer[:length])
@@ -182,24 +191,33 @@ class SequenceGenerator:
 # -- encoders ------------------------------------------------------------------------------
 
 
-def bind_field_problem(name: str, value: str) -> str | None:
-    """Why a bind field cannot go on the wire as given, or None: SMPP 3.4 C-strings are
-    ASCII and short, and a value cut to fit would be refused by the SMSC in silence."""
-    limit = BIND_FIELD_LIMITS[name]
-    if not value.isascii() or not value.isprintable():
-        return "must be printable ASCII (SMPP 3.4 C-octet string)"
-    if len(value) > limit:
-        return f"at most {limit} characters in SMPP 3.4 (got {len(value)})"
+def c_octet_problem(value: str, size: int, *, secret: bool = False) -> str | None:
+    """Why `value` cannot travel in a C-Octet String of `size` octets; None when it can.
+
+    smpplib cuts a longer value silently, and the SMSC then refuses the bind with a
+    password nobody typed. Printable ASCII only: the octets of anything else depend on
+    a character set the SMSC never announces. A secret's characters are never shown.
+    """
+    if len(value) > size - 1:
+        return (
+            f"at most {size - 1} characters (SMPP 3.4 carries {size} octets with the closing "
+            f"NUL), got {len(value)}"
+        )
+    bad = next((c for c in value if not " " <= c <= "~"), None)
+    if bad is not None:
+        shown = "" if secret else f", got {bad!r} at position {value.index(bad) + 1}"
+        return f"only printable ASCII characters (no control or non-ASCII characters){shown}"
     return None
 
 
 def bind(kind: str, sequence: int, system_id: str, password: str, system_type: str) -> bytes:
-    """bind_transceiver/transmitter/receiver; raises ValueError rather than truncate."""
+    """bind_transceiver/transmitter/receiver; ValueError when a field cannot be carried
+    (never truncated on the wire)."""
     fields = {"system_id": system_id, "password": password, "system_type": system_type}
     for name, value in fields.items():
-        problem = bind_field_problem(name, value)
-        if problem is not None:
-            raise ValueError(f"{name}: {problem}")
+        problem = c_octet_problem(value, BIND_FIELD_SIZES[name], secret=name == "password")
+        if problem:
+            raise ValueError(f"bind {name}: {problem}")
     pdu = smpp.make_pdu(
         BIND_COMMANDS[kind],
         sequence=sequence,
@@ -261,8 +279,31 @@ def submit_sm(sequence: int, params: SubmitParams, payload: bytes) -> bytes:
 
 
 def submit_sm_resp_message_id(data: bytes) -> str | None:
-    """The message_id C-string of a submit_sm_resp (None when empty or absent)."""
-    return data[HEADER_LENGTH:].split(b"\x00", 1)[0].decode("latin-1") or None
+    """The message_id C-string of a submit_sm_resp (None when empty or absent).
+
+    Lenient where SMSCs really differ (a missing final NUL, NUL padding, SMPP 5 TLVs after
+    the id), strict about anything else after the id's NUL: that is what a PDU looks like
+    when the stream is out of step (a PDU cut short, its tail taken from the next header),
+    and its "id" would be a fragment that no receipt ever matches. Raises DecodeError.
+    """
+    body = data[HEADER_LENGTH:]
+    end = body.find(b"\x00")
+    if end < 0:
+        return body.decode("latin-1") or None
+    rest = body[end + 1 :]
+    if rest.strip(b"\x00") and not _well_formed_tlvs(rest):
+        raise DecodeError(f"submit_sm_resp body {bytes(body[:80]).hex()} is not id + TLVs")
+    return body[:end].decode("latin-1") or None
+
+
+def _well_formed_tlvs(data: bytes) -> bool:
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < _TLV_HEAD.size:
+            return False
+        _tag, length = _TLV_HEAD.unpack_from(data, pos)
+        pos += _TLV_HEAD.size + length
+    return pos == len(data)
 
 
 @dataclass(frozen=True)

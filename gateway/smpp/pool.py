@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
-from dataclasses import replace
 from typing import Any
 
+from gateway.smpp.link import DeliverSink
 from gateway.smpp.session import SessionHandler, SessionSettings, SmppSession
 
 
-def session_settings(base: SessionSettings, count: int, mode: str) -> list[SessionSettings]:
-    """Expand the configured session count into binds.
-
-    `transmitter_receiver` opens a transmitter and a receiver per session, so it uses two
-    of the account's binds per configured session.
-    """
-    if mode == "transceiver":
-        return [replace(base, name=f"trx{i}", bind_kind="transceiver") for i in range(count)]
+def session_settings(smpp: Any, tls: ssl.SSLContext | None = None) -> list[SessionSettings]:
+    """The binds the [smpp] section asks for: `sessions` transceivers, or with
+    `transmitter_receiver` a transmitter and a receiver per session (two of the account's
+    binds per configured session)."""
+    if smpp.bind_mode == "transceiver":
+        return [SessionSettings(f"trx{i}", "transceiver", smpp, tls) for i in range(smpp.sessions)]
     binds = []
-    for i in range(count):
-        binds.append(replace(base, name=f"tx{i}", bind_kind="transmitter"))
-        binds.append(replace(base, name=f"rx{i}", bind_kind="receiver"))
+    for i in range(smpp.sessions):
+        binds.append(SessionSettings(f"tx{i}", "transmitter", smpp, tls))
+        binds.append(SessionSettings(f"rx{i}", "receiver", smpp, tls))
     return binds
 
 
 class SessionPool:
     """Starts, watches and stops every session; knows how many are bound."""
 
-    def __init__(self, settings: list[SessionSettings], handler: SessionHandler) -> None:
-        self.sessions = [SmppSession(s, handler) for s in settings]
-        self._lock = threading.Lock()
+    def __init__(
+        self, settings: list[SessionSettings], handler: SessionHandler, sink: DeliverSink
+    ) -> None:
+        self.sessions = [SmppSession(s, handler, sink) for s in settings]
 
     def start(self) -> None:
         for session in self.sessions:
@@ -50,9 +50,6 @@ class SessionPool:
         return sum(
             1 for s in self.sessions if s.bound and (s.settings.transmits or not transmitting_only)
         )
-
-    def inflight_count(self) -> int:
-        return sum(s.inflight_count() for s in self.sessions)
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Each session's bind state for `GET /status`: plain values, safe to serialise."""

@@ -173,6 +173,16 @@ def test_framer_cuts_any_chunking_the_same_way(bodies, chunk):
     assert out == pdus
 
 
+@pytest.mark.parametrize("length", [0xFFFFFFFF, 8, 0])
+def test_framing_error_names_the_sequence_for_the_generic_nack(length):
+    with pytest.raises(FramingError) as info:
+        list(Framer().feed(struct.pack(">LLLL", length, 0x80000004, 0, 77)))
+    assert info.value.sequence == 77
+    with pytest.raises(FramingError) as info:  # only the length arrived: no sequence
+        list(Framer().feed(struct.pack(">L", length)))
+    assert info.value.sequence is None
+
+
 def test_sequence_generator_wraps():
     gen = codec.SequenceGenerator()
     gen._value = gen.MAX - 1
@@ -207,17 +217,28 @@ def test_bind_round_trips_through_smpplib():
     assert (parsed.system_id, parsed.password) == (b"smppclient", b"password")
 
 
+def test_bind_carries_fields_at_their_protocol_limits_whole():
+    raw = codec.bind("transceiver", 7, "s" * 15, "p" * 8, "t" * 12)
+    length, command_id, status, sequence = struct.unpack(">LLLL", raw[:16])
+    assert (length, command_id, status, sequence) == (len(raw), 0x00000009, 0, 7)
+    assert raw[16:].split(b"\x00")[:3] == [b"s" * 15, b"p" * 8, b"t" * 12]
+    assert raw[16 + 16 + 9 + 13] == 0x34  # interface_version right after the three fields
+
+
 @pytest.mark.parametrize(
-    ("name", "value"),
-    [("password", "123456789"), ("system_id", "x" * 16), ("system_type", "y" * 13),
-     ("password", "pässwd"), ("system_id", "a\tb")],
-)  # fmt: skip
-def test_bind_refuses_what_the_protocol_cannot_carry(name, value):
-    fields = {"system_id": "smppclient", "password": "password", "system_type": ""}
-    fields[name] = value
-    assert codec.bind_field_problem(name, value) is not None
-    with pytest.raises(ValueError, match=name):
-        codec.bind("transmitter", 1, **fields)
+    ("fields", "message"),
+    [
+        (("s" * 16, "pw", ""), "bind system_id: at most 15 characters"),
+        (("sys", "p" * 9, ""), "bind password: at most 8 characters"),
+        (("sys", "pw", "t" * 13), "bind system_type: at most 12 characters"),
+        (("sys", "pw\u00e4", ""), "bind password: only printable ASCII characters"),
+        (("sys\x00id", "pw", ""), "bind system_id: only printable ASCII characters"),
+    ],
+)
+def test_bind_refuses_fields_it_cannot_carry_instead_of_cutting_them(fields, message):
+    with pytest.raises(ValueError, match=message) as info:
+        codec.bind("transmitter", 1, *fields)
+    assert "\u00e4" not in str(info.value) and "p" * 9 not in str(info.value)
 
 
 def test_submit_sm_round_trips_through_smpplib():
@@ -314,3 +335,25 @@ def test_submit_sm_resp_message_id():
     assert codec.submit_sm_resp_message_id(header + b"abc123\x00") == "abc123"
     assert codec.submit_sm_resp_message_id(header + b"\x00") is None
     assert codec.submit_sm_resp_message_id(header) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"abc123", "abc123"),  # the final NUL missing
+        (b"abc123\x00\x00\x00\x00", "abc123"),  # NUL padding
+        (b"abc123\x00" + struct.pack(">HH", 0x0425, 1) + b"\x07", "abc123"),  # SMPP 5 TLV
+    ],
+)
+def test_submit_sm_resp_message_id_tolerates_what_smscs_really_send(body, expected):
+    header = codec.HEADER.pack(0, 0x80000004, 0, 1)
+    assert codec.submit_sm_resp_message_id(header + body) == expected
+
+
+def test_submit_sm_resp_cut_short_and_filled_from_the_next_header_is_refused():
+    """A resp cut mid-id whose tail is the next PDU's header: the stream is out of step."""
+    whole = codec.HEADER.pack(26, 0x80000004, 0, 1) + b"123456789\x00"
+    following = codec.HEADER.pack(26, 0x80000004, 0, 2) + b"123456790\x00"
+    cut = whole[:21] + following[:5]  # what a reader framing by command_length gets
+    with pytest.raises(DecodeError):
+        codec.submit_sm_resp_message_id(cut)

@@ -392,7 +392,7 @@ class StubPool:
 def engine(store: FullDiskStore, clock: Clock) -> Iterator[tuple[Engine, StubPool]]:
     pool = StubPool()
     settings = EngineSettings(idle_poll=0.02, maintenance_interval=0.02, stop_grace=0.0)
-    eng = Engine(store, settings, lambda _e: pool, lambda _raw, _s: 0, clock=clock)  # type: ignore[arg-type,return-value]
+    eng = Engine(store, settings, lambda _e: pool, clock=clock)  # type: ignore[arg-type,return-value]
     eng.start()
     yield eng, pool
     eng.stop()
