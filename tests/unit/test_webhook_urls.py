@@ -75,7 +75,6 @@ REFUSED = [
     ("http:/cb.example/x", "absolute"),
     ("http:///cb.example/x", "host"),
     ("", "absolute"),
-    ("http://cb.example/" + "a" * 2048, "2048"),
 ]
 
 
@@ -97,7 +96,10 @@ def test_refused_urls_say_why_without_quoting_the_url(url: str, reason: str):
     assert url not in str(refused.value) or not url
 
 
-@pytest.mark.parametrize(("url", "reason"), [case for case in REFUSED if case[0]])
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [*(case for case in REFUSED if case[0]), ("http://cb.example/" + "a" * 2048, "2048")],
+)
 def test_a_refused_callback_is_a_400_naming_callback_even_with_callbacks_disabled(
     url: str, reason: str
 ):
