@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from flask import Request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
@@ -119,7 +120,7 @@ def multipart_fields(raw: bytes, content_type: str) -> dict[str, str]:
         return _collect_fields(decoder)
     except BadParameter:
         raise
-    except Exception as exc:  # the decoder's errors are ValueError and RequestEntityTooLarge
+    except (ValueError, RequestEntityTooLarge) as exc:  # broken framing, too many parts
         raise BadRequest(f"malformed multipart/form-data body: {exc}") from None
 
 
