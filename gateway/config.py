@@ -229,7 +229,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("webhooks", "allowed_callback_hosts", list[str], (),
       "Hosts a request's callback URL may name: host, host:port, or *.example.com for "
       "subdomains; empty (the default): per-message callbacks are refused.",
-      validate=v.no_empty_items),
+      validate=v.callback_hosts),
     S("webhooks", "secret", str, "",
       "HMAC key that signs callbacks (signature header); empty: callbacks are not signed.",
       secret=True),

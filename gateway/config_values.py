@@ -10,7 +10,8 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+
+from gateway.webhooks.urls import UnsafeUrl, allowed_hosts_problem, check_url
 
 if TYPE_CHECKING:
     from gateway.config import Setting
@@ -88,12 +89,20 @@ def no_empty_items(value: tuple[str, ...]) -> str | None:
 
 
 def http_url(value: str) -> str | None:
+    """A webhook URL setting: checked as the dispatcher will check it before opening it
+    (gateway/webhooks/urls.py), so a URL that would be refused there fails at load."""
     if not value:
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return f"must be an http:// or https:// URL, got {value!r}"
+    try:
+        check_url(value)
+    except UnsafeUrl as exc:
+        return f"{exc}; got {value!r}"
     return None
+
+
+def callback_hosts(value: tuple[str, ...]) -> str | None:
+    """webhooks.allowed_callback_hosts: each entry host, host:port, [v6]:port or *.domain."""
+    return allowed_hosts_problem(value)
 
 
 _EXPECTED = {

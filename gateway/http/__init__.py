@@ -8,7 +8,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from gateway import metrics
-from gateway.http import bulk, converted, formats, health, idempotency, openapi, sms, usage
+from gateway.http import body, bulk, converted, formats, health, idempotency, openapi, sms, usage
 from gateway.http.auth import authenticate
 from gateway.http.context import Services
 from gateway.http.responses import UNAUTHORIZED_TEXT, error
@@ -37,7 +37,8 @@ def create_app(services: Services) -> Flask:
         g.api_key_id = key_id
         return None
 
-    idempotency.install(app)  # these hooks run after _authenticate
+    body.install(app)  # these hooks run after _authenticate, in this order
+    idempotency.install(app)
     formats.install(app)
 
     @app.after_request
@@ -53,7 +54,7 @@ def create_app(services: Services) -> Flask:
     def _http_error(exc: HTTPException) -> Response:
         if exc.code == 413:
             limit = services.config.http.max_body_bytes
-            return error(f"request body larger than {limit} bytes", 413)
+            return error(body.too_large_text(limit), 413)
         return error(exc.description or exc.name, exc.code or 500)
 
     return app

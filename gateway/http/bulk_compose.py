@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway import sms
 from gateway.config import Config
-from gateway.http.compose import compose
+from gateway.http.compose import checked_callback, compose
 from gateway.http.params import BadParameter
 from gateway.http.responses import RESPONSE_TEXT
 from gateway.model import NewMessage
@@ -99,6 +99,7 @@ def compose_bulk(
     """Validate and encode one message per receiver; BadParameter for the whole request."""
     result = BulkResult()
     encode = functools.lru_cache(maxsize=1)(sms.encode_message)  # one text, encoded once
+    check_callback = functools.lru_cache(maxsize=1)(checked_callback)  # one URL, checked once
     concat_ref = new_id().int & 0xFF  # one reference for the batch: receivers differ
     for receiver in to:
         try:
@@ -111,6 +112,7 @@ def compose_bulk(
                 receiver=receiver,
                 concat_ref=concat_ref,
                 encode=encode,
+                check_callback=check_callback,
             )
         except sms.SmsError as exc:
             if exc.code not in RECEIVER_CODES:

@@ -10,12 +10,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from gateway import lifecycle, sms
 from gateway.config import Config
 from gateway.http.params import BadParameter, optional_bool, optional_int, optional_str
 from gateway.model import NewMessage, Segment, SubmitParams
+from gateway.webhooks import urls
 
 MAX_VALIDITY_MINUTES = 20160  # 14 days; relative validity in SMPP 3.4 allows up to 99 days
 
@@ -42,44 +42,41 @@ def notify_statuses(params: Mapping[str, Any]) -> tuple[str, ...]:
     return statuses
 
 
-def callback_url(params: Mapping[str, Any], allowed_hosts: tuple[str, ...]) -> str | None:
-    """A per-message callback, only towards an allowed host (an open one is an SSRF hole)."""
-    url = optional_str(params, "callback", 2048)
+def callback_url(
+    params: Mapping[str, Any],
+    allowed_hosts: tuple[str, ...],
+    check: Callable[[str, tuple[str, ...]], str] | None = None,
+) -> str | None:
+    """A per-message callback, only towards an allowed host (an open one is an SSRF hole);
+    the URL as it will be stored and opened (gateway/webhooks/urls.py)."""
+    url = optional_str(params, "callback", urls.MAX_URL_LENGTH)
     if not url:
         return None
-    parts = urlsplit(url)
+    return (check or checked_callback)(url, allowed_hosts)
+
+
+def checked_callback(url: str, allowed_hosts: tuple[str, ...]) -> str:
+    """The canonical URL, or BadParameter naming `callback`; pure, so bulk sends memoise it.
+
+    The URL is checked before the allow-list, so a malformed one is named as such even
+    when per-message callbacks are disabled."""
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        port = None
-    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
-        raise BadParameter("callback", "must be an absolute http(s) URL")
+        target = urls.check_url(url)
+    except urls.UnsafeUrl as exc:
+        raise BadParameter("callback", str(exc)) from None
     if not allowed_hosts:
         raise BadParameter(
             "callback", "per-message callbacks are disabled (webhooks.allowed_callback_hosts)"
         )
-    host = parts.hostname.lower()
-    if not any(host_allowed(host, port, entry) for entry in allowed_hosts):
-        raise BadParameter("callback", f"{host}:{port} is not on the allowed callback host list")
-    return url
-
-
-def host_allowed(host: str, port: int, entry: str) -> bool:
-    """`entry` is host, host:port, [v6]:port or *.domain (any subdomain, not the domain)."""
-    entry = entry.strip().lower()
-    name, _, entry_port = entry.rpartition(":") if _has_port(entry) else (entry, "", "")
-    if entry_port and int(entry_port) != port:
-        return False
-    name = name.strip("[]")
-    if name.startswith("*."):
-        return host.endswith(name[1:])
-    return host == name
-
-
-def _has_port(entry: str) -> bool:
-    """Whether an allow-list entry ends in :port (a bare IPv6 address has colons too)."""
-    head, sep, tail = entry.rpartition(":")
-    return bool(sep) and tail.isdigit() and (entry.count(":") == 1 or head.endswith("]"))
+    try:
+        allowed = urls.AllowList.parse(allowed_hosts).allows(target)
+    except urls.UnsafeUrl:  # the config loader refuses such an entry; never raise a 500
+        allowed = False
+    if not allowed:
+        raise BadParameter(
+            "callback", f"{target.authority} is not on the allowed callback host list"
+        )
+    return target.url
 
 
 def compose(
@@ -92,11 +89,13 @@ def compose(
     receiver: str | None = None,
     concat_ref: int | None = None,
     encode: Callable[..., sms.EncodedMessage] = sms.encode_message,
+    check_callback: Callable[[str, tuple[str, ...]], str] = checked_callback,
 ) -> Composed:
     """Validate and encode one send.
 
     Bulk sends pass `receiver` (instead of params['to']), one `concat_ref` for the whole
-    batch and a memoised `encode`, so a text is encoded once, not once per receiver.
+    batch, a memoised `encode` and `check_callback`, so a text is encoded and a callback
+    URL checked once, not once per receiver.
     """
     smpp = config.smpp
     type_ = sms.parse_type(optional_str(params, "type", 16))
@@ -152,7 +151,7 @@ def compose(
         segments=tuple(Segment(i, p) for i, p in enumerate(encoded.payloads)),
         expires_at=created_at + validity_minutes * 60,
         reference=optional_str(params, "reference", 255),
-        callback=callback_url(params, config.webhooks.allowed_callback_hosts),
+        callback=callback_url(params, config.webhooks.allowed_callback_hosts, check_callback),
         notify_statuses=notify_statuses(params),
     )
     return Composed(message, optional_bool(params, "test"), len(encoded.payloads))

@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
+from gateway.http.params import BadParameter, decode_pairs
 from gateway.http.responses import error
 
 FORMAT_ENDPOINTS = {"sms.send": "/sms", "bulk.send": "/smsbulk"}
@@ -48,7 +49,11 @@ def requested_format() -> str | None:
     for suffix in FORMATS:
         if rule.endswith(f".{suffix}"):
             return suffix
-    return request.args.get("format", "json").strip().lower() or "json"
+    try:  # strictly, as request_parameters reads it (Werkzeug's args may fail on bad UTF-8)
+        given = decode_pairs(request.query_string).get("format", "json")
+    except BadParameter:
+        return "json"  # the view answers the unreadable query string with a 400
+    return given.strip().lower() or "json"
 
 
 def _check_format() -> Response | None:

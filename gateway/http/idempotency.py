@@ -23,7 +23,7 @@ from flask import Flask, Response, current_app, g, request
 
 from gateway import metrics
 from gateway.http.context import Services
-from gateway.http.params import BadRequest, request_parameters
+from gateway.http.params import BadParameter, BadRequest, request_parameters
 from gateway.http.responses import error
 from gateway.model import NewMessage
 from gateway.model_api import IdempotencyRecord
@@ -68,7 +68,7 @@ def _check() -> Response | None:
         return error(f"{HEADER} must be 1 to 255 visible ASCII characters", 400, field=HEADER)
     try:
         params = request_parameters(request)
-    except BadRequest:
+    except (BadRequest, BadParameter):
         return None  # the endpoint answers it; nothing will be stored
     pending = Pending(key, request_hash(kind, params))
     g.idempotency = pending

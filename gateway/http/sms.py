@@ -18,6 +18,7 @@ from gateway.store import StoreError
 log = logging.getLogger("gateway.http")
 
 blueprint = Blueprint("sms", __name__)
+MAX_ID_LENGTH = 64  # gateway ids are 36 characters
 
 
 def services() -> Services:
@@ -32,6 +33,8 @@ def send() -> Response:
         params = request_parameters(request)
     except BadRequest as exc:
         return error(str(exc), 400)
+    except BadParameter as exc:
+        return error(str(exc), 400, field=exc.name)
     svc.unknown_fields.note(g.api_key_id, params)
     to_given = params.get("to")
     base: dict[str, Any] = {"timestamp": timestamp(now_ns)}
@@ -93,7 +96,10 @@ def _refused(base: dict[str, Any], code: int, detail: str) -> Response:
 
 @blueprint.route("/sms/<message_id>", methods=["GET"], endpoint="status")
 def message_status(message_id: str) -> Response:
-    view = services().store.get_message(message_id)
+    # ids are UUIDs: a long or unprintable one (%00 in the path) cannot exist, and
+    # PostgreSQL would refuse a NUL in the query rather than find nothing
+    known = len(message_id) <= MAX_ID_LENGTH and message_id.isprintable()
+    view = services().store.get_message(message_id) if known else None
     if view is None:
         return error(f'No message found for id "{message_id}"', 404)
     return json_response(

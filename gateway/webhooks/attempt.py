@@ -4,6 +4,11 @@ Kept apart from the dispatcher (threads, scheduling, the store) so the rules are
 place: 2xx delivers; a network error, timeout, 408, 429 or 5xx may be retried (429/503
 with their Retry-After); anything else, 3xx included (redirects are not followed), is
 final. Error texts never carry a URL's query string.
+
+Before anything is sent, the row's URL is checked again as it was when it was accepted
+(gateway/webhooks/urls.py; a row stored by an older version, or a URL from the config,
+gets no pass) and, with an allow-list, its host must be on it: a URL that fails is final
+("unusable URL: ..."), never opened. What is opened is the checked, canonical URL.
 """
 
 from __future__ import annotations
@@ -13,14 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import urllib3
-from urllib3.exceptions import HTTPError, LocationValueError
+from urllib3.exceptions import HTTPError, LocationParseError, LocationValueError
+from urllib3.util import parse_url
 
 from gateway import __version__
 from gateway.model import OutboxItem
 from gateway.webhooks import signing
+from gateway.webhooks.urls import AllowList, Target, UnsafeUrl, check_url
 
 USER_AGENT = f"smpp-gateway/{__version__}"
 RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
@@ -51,10 +57,20 @@ class Attempt:
 
 
 def send(
-    http: urllib3.PoolManager, item: OutboxItem, secret: str, clock: Callable[[], float]
+    http: urllib3.PoolManager,
+    item: OutboxItem,
+    secret: str,
+    clock: Callable[[], float],
+    allowed: AllowList | None = None,
 ) -> Attempt:
-    """Make one HTTP attempt for `item`; network and HTTP trouble become the Attempt."""
+    """Make one HTTP attempt for `item`; network and HTTP trouble become the Attempt.
+
+    `allowed`: where webhooks may go (None: any host the URL check lets through)."""
     row = item.row
+    try:
+        url = checked_target(row.url, allowed).url
+    except UnsafeUrl as exc:
+        return Attempt(0, f"unusable URL: {exc}")
     headers = {
         "User-Agent": USER_AGENT,
         "X-Webhook-Id": row.id,
@@ -64,13 +80,13 @@ def send(
     if body is not None and row.content_type:
         headers["Content-Type"] = row.content_type
     try:
-        target = urllib3.util.parse_url(row.url).request_uri
+        target = urllib3.util.parse_url(url).request_uri
         if secret:
             data = signing.payload(row.method, target, body)
             headers.update(signing.signature_headers(secret, int(clock()), data))
         response = http.request(
             row.method.upper(),
-            row.url,
+            url,
             body=body,
             headers=headers,
             redirect=False,
@@ -94,6 +110,17 @@ def send(
     if status in RETRY_AFTER_STATUSES:
         wait = retry_after(response.headers.get("Retry-After"), clock())
     return Attempt(status, error, wait)
+
+
+def checked_target(url: str, allowed: AllowList | None) -> Target:
+    """The URL's target, or UnsafeUrl: refused by the URL check or not on `allowed`."""
+    target = check_url(url)
+    if allowed is not None and not allowed.allows(target):
+        raise UnsafeUrl(
+            f"{target.authority} is neither on webhooks.allowed_callback_hosts nor the "
+            "host of a configured webhook URL"
+        )
+    return target
 
 
 def retry_after(value: str | None, now: float) -> float | None:
@@ -138,11 +165,20 @@ def strip_urls(text: str) -> str:
 
 
 def host_of(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.netloc.rsplit("@", 1)[-1] or "(no host)"
+    """host[:port] as urllib3 reads it (the parser that opens URLs), for logs and metrics."""
+    try:
+        parts = parse_url(url)
+    except LocationParseError:
+        return "(unreadable URL)"
+    if not parts.host:
+        return "(no host)"
+    return parts.host if parts.port is None else f"{parts.host}:{parts.port}"
 
 
 def safe_url(url: str) -> str:
-    """scheme://host[:port]/path: no user info, no query string, no fragment."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{host_of(url)}{parts.path}"
+    """scheme://host[:port]/path as urllib3 reads it: no user info, query or fragment."""
+    try:
+        parts = parse_url(url)
+    except LocationParseError:
+        return "(unreadable URL)"
+    return f"{parts.scheme}://{host_of(url)}{parts.path or ''}"

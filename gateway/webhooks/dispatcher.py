@@ -16,7 +16,9 @@ Outcomes of one attempt:
   Retry-After header, after that many seconds (capped by retry_max_delay); unless the row
   would then be older than `max_age`, when it becomes a dead letter with the last error.
 - anything else (other 4xx, 3xx: redirects are not followed, an unusable URL): a dead
-  letter at once.
+  letter at once. A URL is checked again before it is opened (gateway/webhooks/urls.py)
+  and must target a host on webhooks.allowed_callback_hosts or the host of
+  default_callback_url or inbound_url; one that fails is a dead letter, never sent.
 
 Dead letters stay in the store with their last error; `smpp-gateway webhooks list-dead`
 and `replay` (gateway/webhooks/admin.py) show and re-queue them.
@@ -50,6 +52,7 @@ from gateway.model import OutboxItem
 from gateway.smpp.backoff import backoff_delay
 from gateway.store import Store, StoreError
 from gateway.webhooks.attempt import Attempt, host_of, network_error, safe_url, send
+from gateway.webhooks.urls import AllowList
 
 log = logging.getLogger("gateway.webhooks")
 
@@ -68,6 +71,8 @@ class DispatcherSettings:
     secret: str = field(default="", repr=False)
     lease: float | None = None  # None: max(timeout * (PREFETCH + 2), 30)
     poll_interval: float = 0.1
+    # where webhooks may go; None: any URL that passes the URL check (unit tests)
+    allowed: AllowList | None = None
 
     def __post_init__(self) -> None:
         if self.lease is None:
@@ -82,6 +87,9 @@ class DispatcherSettings:
     def from_config(cls, cfg: Any) -> DispatcherSettings:
         """From a gateway Config (or its `webhooks` section)."""
         w = getattr(cfg, "webhooks", cfg)
+        allowed = AllowList.parse(w.allowed_callback_hosts).with_targets(
+            (w.default_callback_url, w.inbound_url)
+        )
         return cls(
             concurrency=w.concurrency,
             timeout=w.timeout,
@@ -89,6 +97,7 @@ class DispatcherSettings:
             retry_max_delay=w.retry_max_delay,
             max_age=w.max_age,
             secret=w.secret,
+            allowed=allowed,
         )
 
 
@@ -262,7 +271,9 @@ class Dispatcher:
         row = item.row
         metrics.WEBHOOK_ATTEMPTS.inc()
         try:
-            result = send(self._http, item, self.settings.secret, self._clock)
+            result = send(
+                self._http, item, self.settings.secret, self._clock, self.settings.allowed
+            )
         except Exception as exc:  # anything unexpected is retried, not lost
             log.exception("webhook %s: unexpected error", row.id)
             result = Attempt(None, network_error(exc))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.gatewayctl import GatewayProcess
 from tests.simctl import SimulatorProcess
 from tests.waiting import wait_for
 
@@ -28,3 +29,16 @@ def wait_submits(sim: SimulatorProcess, count: int, timeout: float = 15.0) -> li
 
 def receivers(n: int, base: int = 4179_000_0000) -> list[str]:
     return [str(base + i) for i in range(n)]
+
+
+def assert_worker_unharmed(gateway: GatewayProcess) -> None:
+    """After hostile traffic: no traceback in the log, /healthz answers, and the worker is
+    the one that started (a worker that died would be replaced: a second "ready" line)."""
+    log = gateway.log()
+    assert "Traceback" not in log, log[
+        log.index("Traceback") - 2000 : log.index("Traceback") + 3000
+    ]
+    assert gateway.get("/healthz").status == 200
+    ready = [line for line in log.splitlines() if "worker" in line and "ready on" in line]
+    booted = [line for line in log.splitlines() if "Booting worker" in line]
+    assert len(ready) == 1 and len(booted) == 1, ready + booted

@@ -94,3 +94,29 @@ def test_the_document_is_served_unauthenticated_as_checked_in(app: Flask) -> Non
     response = app.test_client().get("/openapi.json")
     assert response.status_code == 200 and response.is_json
     assert response.get_data() == DOC_PATH.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "query"),
+    [
+        ("/sms", b"[" * 100_000, ""),
+        ("/smsbulk", b'{"to": ["\\ud800"]}', ""),
+        ("/sms/converted", b"[" * 100_000, ""),
+        ("/usage/bycountry", b'{"startDate": NaN}', ""),
+        ("/sms", b"", "?text=%ZZ"),
+        ("/sms.xml", b"x" * 2_000_000, ""),
+    ],
+)
+def test_hostile_requests_get_a_documented_4xx(
+    app: Flask, doc: dict[str, Any], path: str, body: bytes, query: str
+) -> None:
+    """Malformed, too deep or too large: the answer is one the document lists."""
+    headers = {"X-Mitto-API-Key": "k", "Content-Type": "application/json"}
+    for method in ("post", "get") if query else ("post",):
+        if method not in doc["paths"][path]:
+            continue
+        answer = app.test_client().open(
+            path + query, method=method.upper(), data=body, headers=headers
+        )
+        assert 400 <= answer.status_code < 500, answer.get_data()
+        assert str(answer.status_code) in doc["paths"][path][method]["responses"], answer.status

@@ -423,6 +423,15 @@ def test_empty_api_keys_file_is_missing_keys(tmp_path):
         ({"store": {"commit_max_delay": float("nan")}}, "store.commit_max_delay: must be a finite"),
         ({"webhooks": {"default_callback_url": "ftp://x"}}, "webhooks.default_callback_url:"),
         ({"webhooks": {"allowed_callback_hosts": [""]}}, "webhooks.allowed_callback_hosts:"),
+        (
+            {"webhooks": {"default_callback_url": "http://127.0.0.1:9\\@cb.example/x"}},
+            "webhooks.default_callback_url: must not contain a backslash",
+        ),
+        ({"webhooks": {"inbound_url": "http://u@cb.example/"}}, "webhooks.inbound_url: must not"),
+        (
+            {"webhooks": {"allowed_callback_hosts": ["127.1"]}},
+            "webhooks.allowed_callback_hosts: bad",
+        ),
         ({"webhooks": {"allowed_callback_hosts": "a"}}, "webhooks.allowed_callback_hosts: exp"),
         ({"webhooks": {"allowed_callback_hosts": [1]}}, "webhooks.allowed_callback_hosts: exp"),
         ({"log": {"pdu_debug": "yes"}}, "log.pdu_debug: expected a boolean"),

@@ -18,6 +18,7 @@ from gateway.store.sql import outbox
 from gateway.webhooks import signing
 from gateway.webhooks.attempt import retry_after
 from gateway.webhooks.dispatcher import Dispatcher, DispatcherSettings
+from gateway.webhooks.urls import AllowList
 from tests.waiting import free_port, wait_for
 from tests.webhook_receiver import WebhookReceiver
 
@@ -378,3 +379,57 @@ def test_stop_ends_every_thread_and_logs_no_secret_or_query(
     assert "dead letter" in text and "/cb" in text
     assert SECRET not in text and "private-value" not in text
     assert SECRET not in repr(settings)
+
+
+# -- the URL is checked again right before it is opened ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "\\@cb.example/x",  # urlsplit: cb.example; urllib3: the canary
+        "\\@CB.EXAMPLE:80/x",
+        "/x\r\nX-Injected: 1",
+    ],
+)
+def test_a_stored_url_that_fails_the_check_is_dead_and_never_sent(
+    store: Store, dispatch: Callable[..., Dispatcher], receiver: WebhookReceiver, path: str
+) -> None:
+    """A row stored before the check existed gets no pass: dead letter, nothing sent."""
+    canary = receiver
+    with WebhookReceiver() as allowed:
+        bad = add_row(store, f"http://127.0.0.1:{canary.port}{path}")
+        control = add_row(store, allowed.url("/control"))
+        dispatch(allowed=AllowList.parse(["cb.example", f"127.0.0.1:{allowed.port}"]))
+        assert [r.webhook_id for r in allowed.wait_for_count(1)] == [control.id]
+        (dead,) = wait_for(lambda: store.list_dead(), what="a dead letter")
+    assert dead.row.id == bad.id and "unusable URL" in (dead.last_error or "")
+    assert canary.count == 0
+    assert wait_for(lambda: settled(store), what="every row settled")
+    assert [d.row.id for d in store.list_dead()] == [bad.id]  # the control was delivered
+
+
+def test_a_host_off_the_allow_list_is_dead_and_never_sent(
+    store: Store, dispatch: Callable[..., Dispatcher], receiver: WebhookReceiver
+) -> None:
+    canary = receiver
+    add_row(store, canary.url("/x"))
+    dispatch(allowed=AllowList.parse(["cb.example"]).with_targets(["http://127.0.0.1:9/cb"]))
+    (dead,) = wait_for(lambda: store.list_dead(), what="a dead letter")
+    assert f"127.0.0.1:{canary.port} is neither on webhooks.allowed_callback_hosts" in (
+        dead.last_error or ""
+    )
+    assert canary.count == 0
+
+
+def test_a_redirect_is_not_followed(
+    store: Store, dispatch: Callable[..., Dispatcher], receiver: WebhookReceiver
+) -> None:
+    canary = receiver
+    with WebhookReceiver(status=(302, {"Location": canary.url("/redirected")})) as allowed:
+        row = add_row(store, allowed.url("/cb"))
+        dispatch(allowed=AllowList.parse([f"127.0.0.1:{allowed.port}"]))
+        (dead,) = wait_for(lambda: store.list_dead(), what="a dead letter")
+        assert allowed.count == 1
+    assert dead.row.id == row.id and (dead.last_error or "").startswith("HTTP 302")
+    assert canary.count == 0
