@@ -156,8 +156,9 @@ class Engine:
         if requeued:
             metrics.POSSIBLE_DUPLICATES.inc(requeued)
             log.warning("requeued %d messages that were in flight at the last stop", requeued)
-        metrics.QUEUE_DEPTH.set(self.store.pending_count())
         self._observe_store()
+        # read from the store at each scrape: every daemon's accepts count (PostgreSQL)
+        metrics.QUEUE_DEPTH.set_function(self.store.pending_count)
         self.pool.start()
         for name, target in (
             ("engine-feeder", self._feed_loop),
@@ -376,14 +377,12 @@ class Engine:
             return
         self._finish(progress.claimed.id, State.SENT)
         metrics.SUBMIT_LATENCY.observe(max(0.0, self._clock() - progress.claimed.created_at))
-        metrics.QUEUE_DEPTH.dec()
 
     def _fail(self, progress: _Progress, error: str, smpp_status: int | None, reason: str) -> None:
         if not self._mark_done(progress):
             return
         self._finish(progress.claimed.id, State.FAILED, error=error, smpp_status=smpp_status)
         metrics.MESSAGES_FAILED.labels(reason).inc()
-        metrics.QUEUE_DEPTH.dec()
         log.info("message %s failed: %s", progress.claimed.id, error)
 
     def _finish(self, message_id: str, state: State, **details: Any) -> None:

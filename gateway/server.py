@@ -8,6 +8,7 @@ submits, then unbinds. One worker is deliberate: binds must have one owner (DESI
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from gateway.engine import Engine, EngineSettings
 from gateway.http import create_app
 from gateway.http.context import Services
 from gateway.intake import DeliverIntake
+from gateway.sending import Sender
 from gateway.smpp import SessionPool, session_settings, tls_context
 from gateway.store import Store, open_store
 from gateway.webhooks.callbacks import CallbackHooks, CallbackSettings
@@ -92,9 +94,8 @@ def build_runtime(cfg: Config) -> Runtime:
         make_pool=lambda handler: SessionPool(binds, handler, intake),
     )
     store.on_new_work(engine.notify_new_work)  # accepts on other daemons (PostgreSQL)
-    app = create_app(
-        Services(cfg, store, engine.notify_new_work, engine.ready, engine_status=engine.status)
-    )
+    sender = Sender(store, engine.notify_new_work, cfg.http.idempotency_window, time.time)
+    app = create_app(Services(cfg, store, sender, engine.ready, engine_status=engine.status))
     return Runtime(store, engine, dispatcher, app, cfg.http.metrics_listen)
 
 

@@ -8,7 +8,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from gateway import metrics
-from gateway.http import body, bulk, converted, formats, health, idempotency, openapi, sms, usage
+from gateway.http import body, bulk, converted, formats, health, openapi, sms, usage
 from gateway.http.auth import authenticate
 from gateway.http.context import Services
 from gateway.http.responses import UNAUTHORIZED_TEXT, error
@@ -38,7 +38,6 @@ def create_app(services: Services) -> Flask:
         return None
 
     body.install(app)  # these hooks run after _authenticate, in this order
-    idempotency.install(app)
     formats.install(app)
 
     @app.after_request

@@ -28,8 +28,18 @@ def send() -> Response:
     svc: Services = current_app.extensions["gateway"]
     now_ns = svc.clock_ns()
     try:
+        header = idempotency.header_key(request)
         params = request_parameters(request)
-        svc.unknown_fields.note(g.api_key_id, params)
+    except BadRequest as exc:
+        return error(str(exc), 400)
+    except BadParameter as exc:
+        return error(str(exc), 400, field=exc.name)
+    key = idempotency.key_for("smsbulk", g.api_key_id, header, params)
+    repeated = idempotency.repeat(svc.sender, key)
+    if repeated is not None:
+        return repeated
+    svc.unknown_fields.note(g.api_key_id, params)
+    try:
         to = receivers(params.get("to"), svc.config.http.bulk_max_receivers)
         result = compose_bulk(
             params,
@@ -45,18 +55,15 @@ def send() -> Response:
     except BadParameter as exc:
         return error(str(exc), 400, field=exc.name)
     reply = result.body()
+    status = 200 if 0 in result.codes else svc.config.http.validation_http_status
     if result.messages:
         try:
-            replayed = idempotency.accept(svc, result.messages, reply)
+            earlier = svc.sender.accept(result.messages, key, idempotency.answer(reply, status))
         except StoreError as exc:
             return _store_failed(result, exc)
-        if replayed is not None:
-            return replayed
-        svc.notify_new_work()
-        metrics.MESSAGES_ACCEPTED.inc(len(result.messages))
-        metrics.QUEUE_DEPTH.inc(len(result.messages))
+        if earlier is not None and key is not None:  # a concurrent request with the key won
+            return idempotency.answer_from(earlier, key)
     _count_codes(result)
-    status = 200 if 0 in result.codes else svc.config.http.validation_http_status
     return json_response(reply, status)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from gateway.config import Config
 from gateway.http.unknown_fields import UnknownFieldLog
+from gateway.sending import Sender
 from gateway.store import Store
 
 
@@ -17,7 +18,7 @@ from gateway.store import Store
 class Services:
     config: Config
     store: Store
-    notify_new_work: Callable[[], None]
+    sender: Sender
     smpp_ready: Callable[[], bool]
     clock_ns: Callable[[], int] = time.time_ns
     new_id: Callable[[], uuid.UUID] = field(default=uuid.uuid4)

@@ -30,11 +30,16 @@ def send() -> Response:
     svc = services()
     now_ns = svc.clock_ns()
     try:
+        header = idempotency.header_key(request)
         params = request_parameters(request)
     except BadRequest as exc:
         return error(str(exc), 400)
     except BadParameter as exc:
         return error(str(exc), 400, field=exc.name)
+    key = idempotency.key_for("sms", g.api_key_id, header, params)
+    repeated = idempotency.repeat(svc.sender, key)
+    if repeated is not None:
+        return repeated
     svc.unknown_fields.note(g.api_key_id, params)
     to_given = params.get("to")
     base: dict[str, Any] = {"timestamp": timestamp(now_ns)}
@@ -65,18 +70,15 @@ def send() -> Response:
         return json_response({**body, "test": True})
     reply = {"id": message.id, **body}
     try:
-        replayed = idempotency.accept(svc, [message], reply)
+        earlier = svc.sender.accept([message], key, idempotency.answer(reply))
     except StoreError as exc:
         log.error("store refused message: %s", exc)
         metrics.API_RESPONSE_CODES.labels("1").inc()
         return json_response(
             {**base, "responseCode": 1, "responseText": RESPONSE_TEXT[1], "textLength": 0}, 503
         )
-    if replayed is not None:  # a concurrent request with the same Idempotency-Key won
-        return replayed
-    svc.notify_new_work()
-    metrics.MESSAGES_ACCEPTED.inc()
-    metrics.QUEUE_DEPTH.inc()
+    if earlier is not None and key is not None:  # a concurrent request with the key won
+        return idempotency.answer_from(earlier, key)
     metrics.API_RESPONSE_CODES.labels("0").inc()
     return json_response(reply)
 

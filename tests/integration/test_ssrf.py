@@ -22,7 +22,7 @@ import pytest
 
 from gateway.model import OutboxRow
 from gateway.store import open_store
-from gateway.store import sqlite_receipts as rx
+from gateway.store.sql import outbox
 from tests.gatewayctl import GatewayProcess
 from tests.simctl import SimulatorProcess
 from tests.waiting import wait_for
@@ -118,7 +118,7 @@ def seed_rows(where: str, urls: list[str]) -> list[str]:
     for url in urls:
         row = OutboxRow(str(uuid.uuid4()), "callback", None, now, url, "GET", None, None)
         writer = store._writers.any() if hasattr(store, "_writers") else store._writer
-        writer.call(lambda conn, row=row: rx.insert_outbox(conn, row, now), label="t", timeout=5)
+        writer.call(lambda conn, row=row: outbox.insert(conn, row, now), label="t", timeout=5)
         ids.append(row.id)
     store.flush(5)
     store.close()

@@ -28,7 +28,7 @@ def doc() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def app() -> Flask:
     config = build_config({"http": {"api_keys": ["k"]}}, {})
-    return create_app(Services(config, None, lambda: None, lambda: True, new_id=uuid.uuid4))  # type: ignore[arg-type]
+    return create_app(Services(config, None, None, lambda: True, new_id=uuid.uuid4))  # type: ignore[arg-type]
 
 
 def routes(app: Flask) -> set[tuple[str, str]]:
