@@ -20,11 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.gatewayctl import GatewayProcess  # noqa: E402
-from tests.simctl import SimulatorProcess  # noqa: E402
+from gateway.testing.process import GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
 
 
 def run(count: int, sessions: int, window: int) -> dict[str, float]:

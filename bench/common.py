@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 
 from bench.stack import Stack
-from tests.waiting import wait_for
+from gateway.testing.waiting import wait_for
 
 Figures = dict[str, float]
 

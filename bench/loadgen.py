@@ -20,7 +20,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.gatewayctl import API_KEY
+from gateway.testing.process import API_KEY
 
 FIRST_NUMBER = 4917_0000_0000
 

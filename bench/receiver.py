@@ -1,6 +1,6 @@
 """A lean webhook receiver for the bench: asyncio, keep-alive, one write per answer.
 
-Why not tests/webhook_receiver.py: its handler writes the headers and the body in two
+Why not gateway/testing/receiver.py: its handler writes the headers and the body in two
 send() calls, which with Nagle on the receiver and delayed ACK on the client costs
 ~40 ms per request on a kept-alive connection (measured: 44 ms/request), so it caps the
 gateway at ~8 connections / 44 ms = ~180 callbacks/s. This one answers in one write and
@@ -14,7 +14,7 @@ import threading
 import time
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.waiting import wait_for
+from gateway.testing.waiting import wait_for
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 

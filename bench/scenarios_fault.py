@@ -9,7 +9,7 @@ from bench.common import Figures, wait_submitted
 from bench.loadgen import LoadSpec, run_load
 from bench.sizes import Sizes
 from bench.stack import SmscTarget, Stack, memory_kib, running_stack
-from tests.waiting import wait_for
+from gateway.testing.waiting import wait_for
 
 # Held submit_sm must outlive the accept phase, or the bench measures timeouts instead.
 BACKLOG_SMPP = {"response_timeout": 120.0}

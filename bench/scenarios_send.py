@@ -12,7 +12,7 @@ from bench.common import Figures, ms, percentile, wait_submitted
 from bench.loadgen import FIRST_NUMBER, LoadResult, LoadSpec, calibrate, default_procs, run_load
 from bench.sizes import Sizes
 from bench.stack import RECEIPT_DELAY, SmscTarget, Stack, running_stack
-from tests.simctl import SimulatorProcess
+from gateway.testing.simulator import SimulatorProcess
 
 
 def ceiling(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.receiver import FastReceiver
-from tests.gatewayctl import API_KEY, GatewayProcess
-from tests.simctl import SimulatorProcess
+from gateway.testing.process import API_KEY, GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
 
 FORBIDDEN_HOSTS = ("smpp.mitto.ch",)
 RECEIPT_DELAY = 0.1  # seconds the simulator waits before a receipt; subtracted in latency

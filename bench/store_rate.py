@@ -3,7 +3,7 @@
 Accepts N one-segment messages from T threads (each accept() is one HTTP request's worth)
 and prints accepts/s, commits, the mean group size and accept latency percentiles.
 
-    .venv/bin/python bench/store_rate.py [--messages 20000] [--threads 8]
+    .venv/bin/python -m bench.store_rate [--messages 20000] [--threads 8]
         [--synchronous FULL|NORMAL] [--max-delay 0.002] [--max-batch 512] [--ordered-ids]
 
 --ordered-ids uses time-ordered (UUIDv7-like) ids instead of uuid4: new rows then land at
@@ -17,14 +17,10 @@ import argparse
 import itertools
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.model import NewMessage, Segment, SubmitParams
 from gateway.store import open_store

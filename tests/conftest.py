@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.pgdb import unreachable_reason
+from gateway.testing.postgres import unreachable_reason
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -2,7 +2,7 @@
 
 Every test that starts a daemon runs twice: on SQLite (a file in tmp_path) and on
 PostgreSQL (a fresh database on the server at 127.0.0.1:5432, dropped after the test;
-see tests/pgdb.py). Mark a test `sqlite_only` when it looks at the SQLite file itself,
+see gateway/testing/postgres.py). Mark a test `sqlite_only` when it looks at the SQLite file itself,
 `postgres_only` when it needs several daemons on one database. Without a reachable
 server the PostgreSQL variants skip with one line saying why; with CI=true they fail.
 """
@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.gatewayctl import GatewayProcess
-from tests.pgdb import fresh_database
-from tests.simctl import SimulatorProcess
+from gateway.testing.postgres import fresh_database
+from gateway.testing.process import GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
 
 BACKENDS = ("sqlite", "postgresql")
 # Short claim leases on PostgreSQL, so a test that kills a daemon sees its claims taken

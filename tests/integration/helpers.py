@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.gatewayctl import GatewayProcess
-from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
+from gateway.testing.process import GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 
 
 def all_submits(sim: SimulatorProcess) -> list[dict[str, Any]]:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.gatewayctl import GatewayProcess
+from gateway.testing.process import GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
 from tests.integration.helpers import all_submits, receivers, wait_submits
-from tests.simctl import SimulatorProcess
 
 pytestmark = pytest.mark.integration
 

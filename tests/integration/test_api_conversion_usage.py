@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.gatewayctl import GatewayProcess
+from gateway.testing.process import GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 from tests.integration.helpers import wait_submits
-from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.gatewayctl import GatewayProcess
+from gateway.testing.process import GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
 from tests.integration.helpers import wait_submits
-from tests.simctl import SimulatorProcess
 
 pytestmark = pytest.mark.integration
 

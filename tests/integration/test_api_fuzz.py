@@ -26,10 +26,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.gatewayctl import API_KEY, GatewayProcess
+from gateway.testing.process import API_KEY, GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
 from tests.integration.helpers import assert_worker_unharmed
 from tests.rawhttp import RawResponse, raw_request
-from tests.simctl import SimulatorProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.sqlite_only]
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.gatewayctl import API_KEY, GatewayProcess
+from gateway.testing.process import API_KEY, GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
 from tests.rawhttp import raw_request
-from tests.simctl import SimulatorProcess
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.gatewayctl import GatewayProcess, Response
+from gateway.testing.process import GatewayProcess, Response
+from gateway.testing.simulator import SimulatorProcess
 from tests.integration.helpers import wait_submits
-from tests.simctl import SimulatorProcess
 
 pytestmark = pytest.mark.integration
 

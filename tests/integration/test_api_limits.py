@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.gatewayctl import GatewayProcess
-from tests.waiting import wait_for
+from gateway.testing.process import GatewayProcess
+from gateway.testing.waiting import wait_for
 
 BASE = {"from": "Shop", "to": "41791234567"}
 

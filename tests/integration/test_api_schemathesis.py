@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gatewayctl import API_KEY, GatewayProcess
+from gateway.testing.process import API_KEY, GatewayProcess
 from tests.integration.helpers import assert_worker_unharmed
 
 pytest.importorskip("schemathesis")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.gatewayctl import GatewayProcess
+from gateway.testing.process import GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 from tests.integration.helpers import all_submits, receivers
-from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
 
 DISK_SIZE = "8m"
 HELD = 8  # submits whose submit_sm_resp the simulator holds until the disk is full

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests.gatewayctl import GatewayProcess
+from gateway.testing.process import GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 from tests.integration.helpers import all_submits, receivers
-from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.sqlite_only
 

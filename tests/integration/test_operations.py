@@ -14,11 +14,11 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.gatewayctl import API_KEY
+from gateway.testing.process import API_KEY
+from gateway.testing.receiver import WebhookReceiver
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import free_port, wait_for
 from tests.integration.helpers import receivers
-from tests.simctl import SimulatorProcess
-from tests.waiting import free_port, wait_for
-from tests.webhook_receiver import WebhookReceiver
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

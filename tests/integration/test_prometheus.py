@@ -15,10 +15,10 @@ import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.gatewayctl import GatewayProcess
+from gateway.testing.process import GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 from tests.integration.tooling import require_tool
-from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -20,11 +20,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.gatewayctl import GatewayProcess
+from gateway.testing.process import GatewayProcess
+from gateway.testing.receiver import WebhookReceiver
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 from tests.integration.helpers import receivers
-from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
-from tests.webhook_receiver import WebhookReceiver
 
 CONCURRENCY = 8  # webhooks.concurrency: the most callbacks in flight when the daemon dies
 

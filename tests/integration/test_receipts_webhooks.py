@@ -9,11 +9,11 @@ from collections import Counter
 
 import pytest
 
-from tests.gatewayctl import GatewayProcess
+from gateway.testing.process import GatewayProcess
+from gateway.testing.receiver import WebhookReceiver
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 from tests.integration.helpers import receivers
-from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
-from tests.webhook_receiver import WebhookReceiver
 
 ISO7 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$")
 PARAMETERS = {

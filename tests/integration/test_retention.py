@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from gateway.testing.receiver import WebhookReceiver
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 from tests.integration.helpers import receivers
 from tests.integration.test_scale_out import metric
-from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
-from tests.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture

@@ -18,11 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.gatewayctl import API_KEY, GatewayProcess
+from gateway.testing.process import API_KEY, GatewayProcess
+from gateway.testing.receiver import WebhookReceiver
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 from tests.integration.helpers import all_submits, receivers
-from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
-from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.postgres_only
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.gatewayctl import GatewayProcess
+from gateway.testing.process import GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 from tests.integration.helpers import all_submits, receivers, wait_submits
-from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
 
 
 def send_all(gateway: GatewayProcess, numbers: list[str]) -> list[str]:

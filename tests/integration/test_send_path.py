@@ -8,10 +8,10 @@ import uuid
 import gsm0338  # noqa: F401 - registers the "gsm03.38" codec
 import pytest
 
-from tests.gatewayctl import GatewayProcess
+from gateway.testing.process import GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 from tests.integration.helpers import wait_submits
-from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$")
 

@@ -20,7 +20,7 @@ import smpplib.client
 import smpplib.exceptions
 import smpplib.smpp
 
-from tests.simctl import SimulatorError, SimulatorProcess
+from gateway.testing.simulator import SimulatorError, SimulatorProcess
 
 pytestmark = pytest.mark.integration
 

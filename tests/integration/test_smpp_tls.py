@@ -23,12 +23,12 @@ from pathlib import Path
 import gsm0338  # noqa: F401 - registers the "gsm03.38" codec
 import pytest
 
-from tests.gatewayctl import GatewayProcess
+from gateway.testing.process import GatewayProcess
+from gateway.testing.receiver import WebhookReceiver
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 from tests.integration.helpers import wait_submits
-from tests.simctl import SimulatorProcess
 from tests.tlscerts import Issued, Pki
-from tests.waiting import wait_for
-from tests.webhook_receiver import WebhookReceiver
 
 StartGateway = Callable[..., GatewayProcess]
 ROOT = Path(__file__).resolve().parents[2]

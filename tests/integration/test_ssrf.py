@@ -23,10 +23,10 @@ import pytest
 from gateway.model import OutboxRow
 from gateway.store import open_store
 from gateway.store.sql import outbox
-from tests.gatewayctl import GatewayProcess
-from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
-from tests.webhook_receiver import ReceivedRequest, WebhookReceiver
+from gateway.testing.process import GatewayProcess
+from gateway.testing.receiver import ReceivedRequest, WebhookReceiver
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

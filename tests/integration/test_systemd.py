@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 
 from gateway.config import SETTINGS
-from tests.gatewayctl import GatewayProcess
+from gateway.testing.process import GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
 from tests.integration.tooling import require_tool
-from tests.simctl import SimulatorProcess
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

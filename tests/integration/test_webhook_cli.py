@@ -16,10 +16,10 @@ import pytest
 from gateway.model import OutboxRow
 from gateway.store import open_store
 from gateway.store.sql import outbox
-from tests.gatewayctl import GatewayProcess, write_config
-from tests.pgdb import fresh_database
-from tests.waiting import wait_for
-from tests.webhook_receiver import WebhookReceiver
+from gateway.testing.postgres import fresh_database
+from gateway.testing.process import GatewayProcess, write_config
+from gateway.testing.receiver import WebhookReceiver
+from gateway.testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -15,12 +15,12 @@ from gateway import metrics
 from gateway.model import OutboxRow
 from gateway.store import Store, open_store
 from gateway.store.sql import outbox
+from gateway.testing.receiver import WebhookReceiver
+from gateway.testing.waiting import free_port, wait_for
 from gateway.webhooks import signing
 from gateway.webhooks.attempt import retry_after
 from gateway.webhooks.dispatcher import Dispatcher, DispatcherSettings
 from gateway.webhooks.urls import AllowList
-from tests.waiting import free_port, wait_for
-from tests.webhook_receiver import WebhookReceiver
 
 SECRET = "s3cret-key-for-tests"
 

@@ -27,8 +27,8 @@ from gateway.store.sql import messages as ops
 from gateway.store.sqlite.store import SQLiteStore
 from gateway.store.sqlite.store import is_store_failure as sqlite_store_failure
 from gateway.store.writer import Writer
+from gateway.testing.waiting import wait_for
 from tests.unit.test_store_sqlite import msg
-from tests.waiting import wait_for
 
 _READ_ONLY = ("SELECT", "BEGIN", "ROLLBACK")
 

@@ -13,7 +13,7 @@ from gateway.model import State
 from gateway.store import StoreError, migrate_store, open_store
 from gateway.store.location import parse_location
 from gateway.store.migrate import discover
-from tests.pgdb import fresh_database
+from gateway.testing.postgres import fresh_database
 from tests.unit.test_store_sqlite import msg
 
 ROOT = Path(__file__).resolve().parents[2]

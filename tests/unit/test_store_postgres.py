@@ -32,10 +32,10 @@ from gateway.store import StoreError, StoreHooks, open_store
 from gateway.store.migrate import discover
 from gateway.store.postgres.migrate import migrate, missing
 from gateway.store.postgres.store import PostgresStore
-from tests.pgdb import fresh_database
+from gateway.testing.postgres import fresh_database
+from gateway.testing.waiting import wait_for
 from tests.unit.test_api_store import record
 from tests.unit.test_store_sqlite import PARAMS, msg
-from tests.waiting import wait_for
 
 
 class Clock:

@@ -28,7 +28,7 @@ from gateway.store.migrate import (
 )
 from gateway.store.sqlite.store import SQLiteStore
 from gateway.store.writer import Writer
-from tests.waiting import wait_for
+from gateway.testing.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = SubmitParams("Gateway", 5, 0, "41791234567", 1, 1, 0, 0x40)

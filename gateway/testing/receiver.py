@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.waiting import wait_for
+from gateway.testing.waiting import wait_for
 
 Answer = int | tuple[int, dict[str, str]]
 StatusSpec = Answer | Sequence[Answer] | Callable[["ReceivedRequest"], Answer]

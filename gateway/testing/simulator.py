@@ -1,6 +1,6 @@
 """Run the bundled SMSC simulator as a real subprocess from tests.
 
-    from tests.simctl import SimulatorProcess
+    from gateway.testing.simulator import SimulatorProcess
 
     with SimulatorProcess(receipt_delay=0, throttle_every=3) as sim:
         connect_to("127.0.0.1", sim.port)          # SMPP port (ephemeral)
@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the directory that holds the gateway package
 READY = re.compile(r"smsc-sim listening on ([\d.]+):(\d+) control ([\d.]+):(\d+)")
 HOST = "127.0.0.1"
 

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.waiting import free_port, wait_for
+from gateway.testing.waiting import free_port, wait_for
 
 API_KEY = "test-key-0123456789"
 
