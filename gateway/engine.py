@@ -29,6 +29,7 @@ from gateway import metrics
 from gateway.model import ClaimedMessage, Segment, SegmentResult, State, SubmitParams
 from gateway.smpp import SessionPool, is_transient, status_name
 from gateway.smpp.backoff import backoff_delay
+from gateway.smpp.codec import CONNECTION_LOST, RESPONSE_TIMEOUT
 from gateway.store import Store, StoreError
 from gateway.workqueue import ReadyQueue, RetrySchedule
 
@@ -154,8 +155,7 @@ class Engine:
     def start(self) -> None:
         requeued = self.store.requeue_claimed()
         if requeued:
-            metrics.POSSIBLE_DUPLICATES.inc(requeued)
-            log.warning("requeued %d messages that were in flight at the last stop", requeued)
+            log.warning("requeued %d messages that were claimed at the last stop", requeued)
         self._observe_store()
         # read from the store at each scrape: every daemon's accepts count (PostgreSQL)
         metrics.QUEUE_DEPTH.set_function(self.store.pending_count)
@@ -245,6 +245,8 @@ class Engine:
         tickets = []
         now = self._clock()
         for message in claimed:
+            if message.unanswered:  # written by a run that died before the answer came
+                metrics.POSSIBLE_DUPLICATES.inc(message.unanswered)
             progress = _Progress(message, {seg.seq for seg in message.segments})
             if now > message.expires_at:
                 self._fail(progress, "validity expired before submission", None, "expired")
@@ -297,7 +299,7 @@ class Engine:
             if finished:
                 self._complete(progress)
         elif is_transient(status):
-            self._retry(ticket, name)
+            self._retry(ticket, name, unanswered=status in (RESPONSE_TIMEOUT, CONNECTION_LOST))
         else:
             self._record(ticket, status, None)
             self._fail(progress, f"SMSC refused: {name}", status, "smsc_permanent")
@@ -312,9 +314,22 @@ class Engine:
             lambda: self.store.record_results([result]),
         )
 
-    def _retry(self, ticket: Ticket, status: str) -> None:
+    def on_written(self, tickets: list[Ticket]) -> None:
+        """SessionHandler: these submit_sm are about to be written to an SMSC socket."""
+        segments = [(t.message_id, t.segment.seq) for t in tickets]
+        at = self._clock()
+        self._pending_writes.write(
+            f"record_written {segments[0][0]}/{segments[0][1]} ({len(segments)})",
+            lambda: self.store.record_written(segments, at),
+        )
+
+    def _retry(self, ticket: Ticket, status: str, unanswered: bool = False) -> None:
+        """Schedule the segment again; `unanswered`: it was written and the link fell or
+        timed out, so the SMSC may have it already (a possible duplicate)."""
         if self._stopping.is_set():
-            return
+            return  # still written and unanswered in the store: counted when reclaimed
+        if unanswered:
+            metrics.POSSIBLE_DUPLICATES.inc()
         if self._clock() > ticket.progress.claimed.expires_at:
             self._fail(
                 ticket.progress, f"validity expired while retrying ({status})", None, "expired"

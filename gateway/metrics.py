@@ -88,7 +88,8 @@ SUBMIT_RETRIES = Counter(
 )
 POSSIBLE_DUPLICATES = Counter(
     "smpp_gateway_possible_duplicates_total",
-    "Messages found in flight at start-up and submitted again (at-least-once).",
+    "Segments written to the SMSC and never answered (a crash, a lost link, a response "
+    "timeout), then submitted again: the SMSC may have them twice (at-least-once).",
     registry=REGISTRY,
 )
 QUEUE_DEPTH = Gauge(

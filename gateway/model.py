@@ -67,6 +67,7 @@ class ClaimedMessage:
     expires_at: float
     created_at: float
     attempts: int = 0
+    unanswered: int = 0  # segments written to an SMSC by an earlier claim, never answered
 
 
 @dataclass(frozen=True)

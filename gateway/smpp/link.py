@@ -57,6 +57,8 @@ class Engine(Protocol):
 
     def next_submissions(self, limit: int, timeout: float) -> list[Any]: ...
 
+    def on_written(self, tickets: list[Any]) -> None: ...
+
     def on_submit_response(
         self, ticket: Any, status: int, smsc_message_id: str | None, session: str
     ) -> None: ...
@@ -196,6 +198,7 @@ class Link:
                 seq = self._seq.next_sequence()
                 self.inflight[seq] = (ticket, now)
                 chunks.append(codec.submit_sm(seq, ticket.params, ticket.payload))
+        self._engine.on_written(tickets)  # queued before the bytes leave (possible duplicates)
         try:
             self.send(b"".join(chunks))
         except LinkDown:

@@ -139,6 +139,13 @@ class Store(Protocol):
         """
         ...
 
+    def record_written(self, segments: Sequence[tuple[str, int]], at: float) -> None:
+        """(message_id, seq) of submit_sm about to be written to an SMSC socket, queued
+        before the bytes leave. Asynchronous, like record_results (and ahead of it): a
+        crash before the answer leaves the segment written and unanswered, which is what
+        a later claim counts as a possible duplicate (ClaimedMessage.unanswered)."""
+        ...
+
     def record_results(self, results: Sequence[SegmentResult]) -> None:
         """Record submit_sm outcomes (SMSC id, status, time) per segment. Asynchronous:
         returns once enqueued; blocks only if the writer queue is full, and then raises

@@ -198,6 +198,18 @@ class PostgresStore(SharedOperations):
         self._event("lease_expired_message", claimed.reclaimed)
         return claimed.messages
 
+    def record_written(self, segments: Sequence[tuple[str, int]], at: float) -> None:
+        """Per message, on the writer that records its results next (so the mark lands
+        first)."""
+        by_message: dict[str, list[tuple[float, str, int]]] = {}
+        for message_id, seq in segments:
+            by_message.setdefault(message_id, []).append((at, message_id, seq))
+        for message_id, rows in by_message.items():
+            op = Locked(partial(ops.mark_written, rows=rows), messages=(message_id,))
+            label = f"record_written {message_id} ({len(rows)})"
+            writer = self._writers.for_message(message_id)
+            writer.submit(op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT)
+
     def record_results(self, results: Sequence[SegmentResult]) -> None:
         """Per message, on the writer that also marks it sent (so resp comes first)."""
         by_message: dict[str, list[SegmentResult]] = {}

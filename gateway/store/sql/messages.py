@@ -80,28 +80,45 @@ def claimed_messages(conn: Any, rows: list[Any], submit_from: int) -> list[Claim
         ClaimedMessage(
             id=r[0],
             submit=SubmitParams(*r[submit_from:]),
-            segments=tuple(unsent.get(r[0], ())),
+            segments=tuple(segment for segment, _ in unsent.get(r[0], ())),
             segment_count=r[1],
             expires_at=r[2],
             created_at=r[3],
             attempts=r[4],
+            unanswered=sum(written for _, written in unsent.get(r[0], ())),
         )
         for r in rows
     ]
 
 
-def _unsent_segments(conn: sqlite3.Connection, ids: list[str]) -> dict[str, list[Segment]]:
-    """Segments without a successful submit_sm_resp, by message, in seq order."""
-    found: dict[str, list[Segment]] = {}
+def _unsent_segments(
+    conn: sqlite3.Connection, ids: list[str]
+) -> dict[str, list[tuple[Segment, bool]]]:
+    """Segments without a successful submit_sm_resp, by message, in seq order, each with
+    whether it was written to an SMSC and never answered (a possible duplicate now)."""
+    found: dict[str, list[tuple[Segment, bool]]] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         sql = (
-            "SELECT message_id, seq, payload FROM segments WHERE message_id IN"
-            f" ({', '.join('?' * len(chunk))}) AND {_UNSENT} ORDER BY message_id, seq"
+            "SELECT message_id, seq, payload, written_at IS NOT NULL AND command_status IS NULL"
+            f" FROM segments WHERE message_id IN ({', '.join('?' * len(chunk))}) AND {_UNSENT}"
+            " ORDER BY message_id, seq"
         )
-        for message_id, seq, payload in conn.execute(sql, chunk):
-            found.setdefault(message_id, []).append(Segment(seq, bytes(payload)))
+        for message_id, seq, payload, unanswered in conn.execute(sql, chunk):
+            found.setdefault(message_id, []).append(
+                (Segment(seq, bytes(payload)), bool(unanswered))
+            )
     return found
+
+
+def mark_written(conn: sqlite3.Connection, rows: list[tuple[float, str, int]]) -> None:
+    """rows: (at, message_id, seq) of submit_sm written to an SMSC socket. The segment's
+    last answer no longer stands (command_status NULL) until this attempt's arrives."""
+    conn.executemany(
+        "UPDATE segments SET written_at = ?, command_status = NULL"
+        f" WHERE message_id = ? AND seq = ? AND {_UNSENT}",
+        rows,
+    )
 
 
 def requeue(conn: sqlite3.Connection, *, ids: list[str] | None, now: float, detail: str) -> int:

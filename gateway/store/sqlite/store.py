@@ -145,6 +145,14 @@ class SQLiteStore(SharedOperations):
         op = partial(ops.claim, limit=limit, now=self._clock())
         return self._writer.call(op, label="claim", timeout=10.0)
 
+    def record_written(self, segments: Sequence[tuple[str, int]], at: float) -> None:
+        if not segments:
+            return
+        rows = [(at, message_id, seq) for message_id, seq in segments]
+        label = f"record_written {segments[0][0]}/{segments[0][1]} ({len(rows)})"
+        op = partial(ops.mark_written, rows=rows)
+        self._writer.submit(op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT)
+
     def record_results(self, results: Sequence[SegmentResult]) -> None:
         if not results:
             return
