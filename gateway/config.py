@@ -271,7 +271,8 @@ SETTINGS: tuple[Setting, ...] = (
       "Log every HTTP request (method, path without query, status, duration); off by "
       "default, as in gunicorn: it costs ~6% of the CPU of a send."),
     S("log", "pdu_debug", bool, False,
-      "Log every SMPP PDU at debug level (noisy; for troubleshooting)."),
+      "Log every SMPP PDU in and out (command, sequence, status; never a body) at debug "
+      "level, whatever log.level is (noisy; for troubleshooting)."),
 )
 del S
 # fmt: on

@@ -398,7 +398,12 @@ class Engine:
             return
         self._finish(progress.claimed.id, State.FAILED, error=error, smpp_status=smpp_status)
         metrics.MESSAGES_FAILED.labels(reason).inc()
-        log.info("message %s failed: %s", progress.claimed.id, error)
+        log.info(
+            "message %s failed: %s",
+            progress.claimed.id,
+            error,
+            extra={"message_id": progress.claimed.id},
+        )
 
     def _finish(self, message_id: str, state: State, **details: Any) -> None:
         """Asynchronous and retried, like _record (queued after the message's results)."""

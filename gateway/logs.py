@@ -66,14 +66,19 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def configure(level: str, fmt: str = "json") -> None:
-    """Install the one stdout handler on the root logger."""
+PDU_LOGGER = "gateway.smpp.pdu"  # one record per PDU in or out (log.pdu_debug)
+
+
+def configure(level: str, fmt: str = "json", pdu_debug: bool = False) -> None:
+    """Install the one stdout handler on the root logger; `pdu_debug` turns on the PDU
+    logger at debug level whatever `level` is (it is noisy: for troubleshooting)."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(TextFormatter() if fmt == "text" else JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("smpplib").setLevel(logging.WARNING)
+    logging.getLogger(PDU_LOGGER).setLevel(logging.DEBUG if pdu_debug else logging.WARNING)
 
 
 class GunicornLogger(_GunicornBaseLogger):

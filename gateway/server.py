@@ -134,7 +134,8 @@ class GatewayApplication(BaseApplication):
             raise SystemExit("smpp-gateway runs exactly one worker; scale out with more daemons")
 
     def load(self) -> Any:
-        logs.configure(self.gateway_config.log.level, self.gateway_config.log.format)
+        cfg = self.gateway_config
+        logs.configure(cfg.log.level, cfg.log.format, cfg.log.pdu_debug)
         log.info("starting worker", extra={})
         log.info("config %s", config_summary(self.gateway_config))
         self.runtime = build_runtime(self.gateway_config)
@@ -158,6 +159,6 @@ class GatewayApplication(BaseApplication):
 
 
 def run(cfg: Config) -> int:
-    logs.configure(cfg.log.level, cfg.log.format)
+    logs.configure(cfg.log.level, cfg.log.format, cfg.log.pdu_debug)
     GatewayApplication(cfg).run()
     return 0

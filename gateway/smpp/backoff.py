@@ -1,4 +1,4 @@
-"""Exponential backoff with full jitter, shared by reconnects and submit retries."""
+"""Exponential backoff with half jitter, shared by reconnects and submit retries."""
 
 from __future__ import annotations
 

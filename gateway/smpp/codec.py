@@ -46,6 +46,28 @@ ENQUIRE_LINK_RESP = 0x80000015
 DATA_SM = 0x00000103
 DATA_SM_RESP = 0x80000103
 
+_COMMAND_NAMES: Mapping[int, str] = MappingProxyType(
+    {
+        GENERIC_NACK: "generic_nack",
+        BIND_RECEIVER: "bind_receiver",
+        BIND_TRANSMITTER: "bind_transmitter",
+        BIND_TRANSCEIVER: "bind_transceiver",
+        BIND_RECEIVER | RESP: "bind_receiver_resp",
+        BIND_TRANSMITTER | RESP: "bind_transmitter_resp",
+        BIND_TRANSCEIVER | RESP: "bind_transceiver_resp",
+        SUBMIT_SM: "submit_sm",
+        SUBMIT_SM_RESP: "submit_sm_resp",
+        DELIVER_SM: "deliver_sm",
+        DELIVER_SM_RESP: "deliver_sm_resp",
+        UNBIND: "unbind",
+        UNBIND_RESP: "unbind_resp",
+        ENQUIRE_LINK: "enquire_link",
+        ENQUIRE_LINK_RESP: "enquire_link_resp",
+        DATA_SM: "data_sm",
+        DATA_SM_RESP: "data_sm_resp",
+    }
+)
+
 BIND_COMMANDS: Mapping[str, str] = MappingProxyType(
     {
         "transceiver": "bind_transceiver",
@@ -137,6 +159,15 @@ class Header:
 
 def read_header(data: bytes) -> Header:
     return Header(*HEADER.unpack_from(data))
+
+
+def describe(data: bytes) -> str:
+    """One line naming a PDU by its header: never its body, which holds the bind password,
+    message texts and phone numbers (for log.pdu_debug)."""
+    header = read_header(data)
+    name = _COMMAND_NAMES.get(header.command_id, f"0x{header.command_id:08X}")
+    status = f" {status_name(header.status)}" if header.is_response else ""
+    return f"{name} seq={header.sequence} len={header.length}{status}"
 
 
 class Framer:

@@ -29,6 +29,7 @@ from gateway.smpp import codec
 from gateway.smpp.codec import DeliverSm, Header
 
 log = logging.getLogger("gateway.smpp")
+pdu_log = logging.getLogger("gateway.smpp.pdu")  # log.pdu_debug turns it on
 
 POLL = 0.2  # seconds between housekeeping passes (timeouts, enquire_link)
 READ_SIZE = 65536
@@ -92,6 +93,7 @@ class Link:
         self.stream = stream
         self.framer = framer
         self.name = name
+        self._log = logging.LoggerAdapter(log, {"session": name})  # a JSON field
         self._window_size = window
         self._response_timeout = response_timeout
         self._enquire_link_interval = enquire_link_interval
@@ -135,6 +137,8 @@ class Link:
         return thread
 
     def send(self, data: bytes) -> None:
+        if pdu_log.isEnabledFor(logging.DEBUG):
+            self._log_pdus("out", data)
         try:
             with self._write_lock:
                 self.stream.sendall(data)
@@ -235,7 +239,14 @@ class Link:
         except codec.FramingError as exc:
             raise self._refuse_stream(exc) from exc
 
+    def _log_pdus(self, direction: str, data: bytes) -> None:
+        """Each PDU of `data` (one or several whole PDUs) by its header (log.pdu_debug)."""
+        for pdu in codec.Framer().feed(data):
+            pdu_log.debug("%s %s", direction, codec.describe(pdu), extra={"session": self.name})
+
     def _dispatch(self, data: bytes) -> None:
+        if pdu_log.isEnabledFor(logging.DEBUG):
+            self._log_pdus("in", data)
         header = codec.read_header(data)
         command_id = header.command_id
         if command_id == codec.SUBMIT_SM_RESP:
@@ -257,7 +268,7 @@ class Link:
         elif command_id == codec.GENERIC_NACK:
             self._on_generic_nack(header)
         elif not header.is_response:
-            log.warning("session %s: unknown command 0x%08X", self.name, command_id)
+            self._log.warning("session %s: unknown command 0x%08X", self.name, command_id)
             self.send(codec.header_only(codec.GENERIC_NACK, header.sequence, codec.ESME_RINVCMDID))
 
     def _refuse_stream(self, exc: codec.FramingError) -> LinkDown:
@@ -284,7 +295,7 @@ class Link:
                 raise LinkDown(f"stream out of step: {exc}") from exc
         ticket = self._take_inflight(header.sequence)
         if ticket is None:
-            log.warning(
+            self._log.warning(
                 "session %s: submit_sm_resp for unknown seq %d (late?)", self.name, header.sequence
             )
             return
@@ -294,7 +305,7 @@ class Link:
 
     def _on_generic_nack(self, header: Header) -> None:
         ticket = self._take_inflight(header.sequence)
-        log.warning(
+        self._log.warning(
             "session %s: generic_nack %s for seq %d",
             self.name,
             codec.status_name(header.status),
@@ -317,13 +328,13 @@ class Link:
             pdu = codec.decode_deliver(data)
         except codec.DecodeError as exc:
             metrics.DELIVER_REJECTED.labels("unreadable").inc()
-            log.warning("unreadable deliver_sm on %s (%s): %s", self.name, exc, data.hex())
+            self._log.warning("unreadable deliver_sm on %s (%s): %s", self.name, exc, data.hex())
             self._answer(header, codec.ESME_RX_P_APPN)
             return
         try:
             status = self._sink.deliver(pdu, self.name)
         except Exception:
-            log.exception("session %s: deliver sink failed", self.name)
+            self._log.exception("session %s: deliver sink failed", self.name)
             status = codec.ESME_RX_T_APPN
         if isinstance(status, Future):
             status.add_done_callback(lambda done: self._answers.put((header, done)))
@@ -344,7 +355,9 @@ class Link:
         try:
             self.send(codec.deliver_resp(header.command_id, header.sequence, status))
         except LinkDown:  # unanswered, so the SMSC delivers it again on the next bind
-            log.warning("session %s: link lost before deliver resp %d", self.name, header.sequence)
+            self._log.warning(
+                "session %s: link lost before deliver resp %d", self.name, header.sequence
+            )
 
     # -- timers ----------------------------------------------------------------------
 

@@ -90,6 +90,7 @@ class SmppSession:
         self._sink = sink
         self._clock = clock
         self._connect = connect
+        self._log = logging.LoggerAdapter(log, {"session": settings.name})  # a JSON field
         self._seq = codec.SequenceGenerator()
         self._stop = threading.Event()
         self._draining = threading.Event()
@@ -158,7 +159,7 @@ class SmppSession:
                 break
             attempt += 1
             delay = backoff_delay(attempt, smpp.reconnect_min_delay, smpp.reconnect_max_delay)
-            log.info("session %s: reconnecting in %.2fs (%s)", self.name, delay, reason)
+            self._log.info("session %s: reconnecting in %.2fs (%s)", self.name, delay, reason)
             self._stop.wait(delay)
 
     def _failed_attempt(self, exc: Exception) -> str:
@@ -178,7 +179,7 @@ class SmppSession:
             message = f"connection failed: {exc}"
         if not self._stop.is_set():
             metrics.SESSION_BIND_FAILURES.labels(self.name, reason).inc()
-            log.warning("session %s: %s", self.name, message)
+            self._log.warning("session %s: %s", self.name, message)
         return reason
 
     def _connect_and_bind(self) -> Link:
@@ -225,7 +226,7 @@ class SmppSession:
         stream = TlsStream(sock, ctx, smpp.tls_server_name or smpp.host)
         stream.handshake(smpp.response_timeout)
         stream.settimeout(smpp.response_timeout)  # the bind's write gets a plain one's time
-        log.info(
+        self._log.info(
             "session %s: %s with %s:%d (%s)",
             self.name,
             stream.version(),
@@ -265,7 +266,7 @@ class SmppSession:
         except (LinkDown, OSError) as exc:
             reason = str(exc) or type(exc).__name__
             if not self._stop.is_set():
-                log.warning("session %s: link down: %s", self.name, reason)
+                self._log.warning("session %s: link down: %s", self.name, reason)
         finally:
             self._set_bound(False, reason)
             link.close()

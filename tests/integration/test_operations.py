@@ -171,3 +171,19 @@ def test_separate_metrics_listener_serves_the_scrape_without_a_key(sim, start_ga
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         scraped = samples(response.read().decode())
     assert scraped[("smpp_gateway_messages_accepted_total", ())] == 1
+
+
+@pytest.mark.sqlite_only  # logging, not the store
+def test_pdu_debug_logs_every_pdu_by_its_header_and_never_a_body(sim, start_gateway):
+    gateway = start_gateway(sim.port, log={"pdu_debug": True})
+    gateway.send(**{"from": "Shop", "to": "41791234567", "text": "secret words"})
+    wait_for(lambda: "in submit_sm_resp" in gateway.log(), timeout=10, what="the resp logged")
+    lines = [
+        json.loads(line) for line in gateway.log().splitlines() if '"gateway.smpp.pdu"' in line
+    ]
+    events = [line["event"] for line in lines]
+    assert any(e.startswith("out bind_transceiver seq=") for e in events), events
+    assert any(e.startswith("out submit_sm seq=") for e in events), events
+    assert any(e.startswith("in submit_sm_resp") and e.endswith("ESME_ROK") for e in events)
+    assert all(line["level"] == "debug" and line["session"] == "trx0" for line in lines)
+    assert "secret words" not in gateway.log() and "password" not in "".join(events)
