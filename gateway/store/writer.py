@@ -90,6 +90,7 @@ class Writer:
         on_effects: Callable[[Effects], None] | None = None,
         poll: float = 0.25,
         prelude: Callable[[Any, list[Op]], None] | None = None,
+        exclusive: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
         probe: Op | None = None,
         is_store_failure: IsStoreFailure = _never,
         retry_min_delay: float = RETRY_MIN_DELAY,
@@ -105,6 +106,9 @@ class Writer:
         # Runs first in every transaction with the batch's operations: PostgreSQL takes
         # the batch's advisory locks there, in one sorted order (postgres/locks.py).
         self._prelude = prelude
+        # Held around each transaction: SQLite passes a lock shared by every process
+        # writing the file, so they queue in the kernel instead of in SQLite's busy loop.
+        self._exclusive = exclusive
         self._probe = probe or _noop
         self._is_store_failure = is_store_failure
         self._retry_min_delay = retry_min_delay
@@ -374,18 +378,22 @@ class Writer:
         started = time.monotonic()
         step, current = "begin", None
         try:
-            if self._begin_sql:
-                conn.cursor().execute(self._begin_sql)
-            step = "write"
-            if self._prelude is not None:
-                self._prelude(conn, [item.fn for item in batch])
-            results = []
-            for current in batch:
-                results.append(current.fn(conn))
-            step = "commit"
-            conn.commit()
+            with self._exclusive():
+                try:
+                    if self._begin_sql:
+                        conn.cursor().execute(self._begin_sql)
+                    step = "write"
+                    if self._prelude is not None:
+                        self._prelude(conn, [item.fn for item in batch])
+                    results = []
+                    for current in batch:
+                        results.append(current.fn(conn))
+                    step = "commit"
+                    conn.commit()
+                except Exception:
+                    self._rollback(conn)  # before the lock passes to another process
+                    raise
         except Exception as exc:
-            self._rollback(conn)
             by_store = step != "write" or self._is_store_failure(exc)
             if by_store or (current is not None and current.probe):
                 return _Outcome.STORE_FAILED, self._store_failed(step, exc)

@@ -12,6 +12,8 @@ Reads go through read-only connections, one per thread, and never wait for the w
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -57,6 +59,33 @@ def is_store_failure(exc: BaseException) -> bool:
     )
 
 
+class FileLock:
+    """An exclusive flock(2) on a file beside the database, held around each write
+    transaction. Why: several processes write one file (HTTP workers, the engine, the
+    dispatcher). SQLite makes a writer that finds the file locked sleep and retry (1, 2,
+    5, 10 ... 100 ms); queued on a kernel lock instead, a writer wakes the moment the
+    holder commits. Measured (`python -m bench.store_rate --procs P --threads 16/P
+    --messages 16000`, 2 cores): 2 processes 6,328 -> 8,069 accepts/s, p99 20.5 -> 5.4 ms,
+    worst 131 -> 13 ms; 4 processes 5,168 -> 5,747/s, p99 34.6 -> 7.5 ms, worst 732 -> 21 ms.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    def __call__(self) -> FileLock:
+        return self
+
+    def __enter__(self) -> None:
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._fd is not None
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 class SQLiteStore(SharedOperations):
     """Store on one SQLite file. Build it with open_store(); see base.Store for the contract."""
 
@@ -87,6 +116,7 @@ class SQLiteStore(SharedOperations):
             on_commit=on_commit,
             on_effects=on_effects,
             probe=ops.probe,
+            exclusive=FileLock(self.path.with_name(self.path.name + ".lock")),
             is_store_failure=is_store_failure,
         )
         self._readers: list[sqlite3.Connection] = []
