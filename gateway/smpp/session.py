@@ -264,8 +264,8 @@ class SmppSession:
         try:
             link.serve(self.settings.transmits, self._stop, self._draining)
         except (LinkDown, OSError) as exc:
-            reason = str(exc) or type(exc).__name__
-            if not self._stop.is_set():
+            if not self._stop.is_set():  # stop() closes the socket under the reader
+                reason = str(exc) or type(exc).__name__
                 self._log.warning("session %s: link down: %s", self.name, reason)
         finally:
             self._set_bound(False, reason)
