@@ -135,12 +135,13 @@ class Engine:
         settings: EngineSettings,
         make_pool: Callable[[Engine], SessionPool],
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.settings = settings
         self._clock = clock
         self._ready: ReadyQueue[Ticket] = ReadyQueue()
-        self._retries: RetrySchedule[Ticket] = RetrySchedule()
+        self._retries: RetrySchedule[Ticket] = RetrySchedule(monotonic)
         self._progress: dict[str, _Progress] = {}
         self._pending_writes = PendingWrites()
         self._store_failures_seen = 0
@@ -176,10 +177,10 @@ class Engine:
         (Store.close); here only those it refused to queue are offered once more."""
         self._stopping.set()
         self._wake.set()
+        self._retries.drain()  # (the unfinished messages are released below)
         for thread in self._threads:
             thread.join(timeout=5.0)
         self._ready.drain()
-        self._retries.drain()
         self.pool.stop(self.settings.stop_grace)
         self._pending_writes.retry()
         for label in self._pending_writes.labels():

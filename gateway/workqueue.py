@@ -88,7 +88,9 @@ class RetrySchedule(Generic[T]):
             return due
 
     def drain(self) -> list[T]:
+        """Everything scheduled, now; a thread waiting in take_due returns at once."""
         with self._cond:
             items = [entry[2] for entry in self._heap]
             self._heap.clear()
+            self._cond.notify_all()
             return items
