@@ -10,7 +10,7 @@ from typing import Any
 
 def _load(args: argparse.Namespace) -> Any | None:
     """The config named by --config, or None after printing every problem."""
-    from gateway.config import ConfigError, load_config
+    from gateway.config_load import ConfigError, load_config
 
     try:
         return load_config(args.config, os.environ)
@@ -51,7 +51,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from gateway.config import check_config_command
+    from gateway.config_load import check_config_command
 
     return check_config_command(args.file)
 

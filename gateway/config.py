@@ -1,46 +1,38 @@
-"""Typed settings from TOML + environment; secrets from the environment or a file.
+"""Typed settings: one frozen dataclass per section, each setting declared once.
 
-Every setting is declared once, in SETTINGS below, as gunicorn declares its settings.
-The loader, the example TOML and the Markdown table (gateway/config_docs.py) all derive
-from those declarations; a test fails when the checked-in generated files drift.
-
-Precedence: environment > TOML > default. Secrets (secret=True) may also come from files:
-env > env *_FILE > TOML value > TOML *_file > default. An empty environment variable
-counts as unset. Secret values are plain strings on the Config but never appear in
-repr(), str() or config_summary().
+Every setting is one field of its section's class, declared with `setting()`: its type
+(the annotation), default, one line of doc, and how a value is checked, as gunicorn
+declares its settings. The loader (config_load.py), the example TOML and the Markdown
+table (config_docs.py) all derive from these declarations, and a test fails when the
+checked-in generated files drift. Components take their section (e.g. `cfg.smpp`) and
+keep no defaults of their own. Secret values are plain strings on the Config but never
+appear in repr(), str() or config_summary().
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import os
 import sys
-import tomllib
-from collections.abc import Callable, Mapping
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from gateway import config_values as v
 from gateway import lifecycle
-from gateway.config_values import Duration, parse_listen  # noqa: F401 (re-exported)
+from gateway.config_values import Duration
 
 ENV_PREFIX = "SMPP_GATEWAY_"
 NPI_VALUES = (0, 1, 3, 4, 6, 8, 9, 10, 14, 18)
 
-
-class ConfigError(ValueError):
-    """Every problem found, each as "section.key: message"."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
+#: A duration setting: seconds as a float, given as a number or "250ms", "30s", "5m", "1h".
+Seconds = Annotated[float, Duration]
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting. `type` is str, int, float, bool, list[str] or Duration."""
+    """One setting as the loader and the docs see it. `type` is str, int, float, bool,
+    list[str] or Duration."""
 
     section: str
     name: str
@@ -74,471 +66,311 @@ class Setting:
         return f"{self.env}_FILE"
 
 
+def setting(
+    default: Any,
+    doc: str,
+    *,
+    secret: bool = False,
+    choices: tuple[Any, ...] | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    env: str | None = None,
+    path: bool = False,
+    validate: Callable[[Any], str | None] | None = None,
+) -> Any:
+    """A section field's declaration: default, doc and checks in one place."""
+    meta = {"doc": doc, "secret": secret, "choices": choices, "min": min, "max": max}
+    meta |= {"env": env, "path": path, "validate": validate}
+    return dataclasses.field(default=default, repr=not secret, metadata={"setting": meta})
+
+
+class Section:
+    """A section's repr names its settings and hides the values of secrets."""
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            secret = f.metadata["setting"]["secret"]
+            shown = ("<secret>" if value else "<unset>") if secret else repr(value)
+            parts.append(f"{f.name}={shown}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
 # fmt: off
-S = Setting
-SETTINGS: tuple[Setting, ...] = (
-    # [http]
-    S("http", "listen", str, "127.0.0.1:8080",
-      "Address the HTTP API listens on, host:port ([::1]:8080 for IPv6); loopback by default.",
-      validate=v.listen),
-    S("http", "metrics_listen", str, "",
-      "Extra listener serving only /metrics, host:port (no API key); empty: /metrics on the "
-      "API port only.", validate=v.optional_listen),
-    S("http", "threads", int, 32,
-      "Request threads of the single gunicorn gthread worker.", min=1, max=1024),
-    S("http", "max_body_bytes", int, 1_048_576,
-      "Largest request body accepted, in bytes; a larger one is answered 413.", min=1),
-    S("http", "validation_http_status", int, 200,
-      "HTTP status of answers with responseCode 2-8 (the provider answers 200).",
-      choices=(200, 400)),
-    S("http", "api_keys", list[str], (),
-      "API keys accepted in X-Mitto-API-Key or Authorization: Bearer; at least one is required.",
-      secret=True),
-    S("http", "timeout", Duration, 30.0,
-      "gunicorn worker timeout: a worker silent this long is killed and restarted."),
-    S("http", "graceful_timeout", Duration, 30.0,
-      "Time the worker gets after SIGTERM to finish requests, drain and unbind."),
-    S("http", "max_message_parts", int, 10,
-      "Most SMS parts one message may need; a longer text is answered 400.", min=1, max=255),
-    S("http", "bulk_max_receivers", int, 10_000,
-      "Most receivers one POST /smsbulk may name; more is answered 400.", min=1, max=1_000_000),
-    S("http", "idempotency_window", Duration, 86_400.0,
-      "How long an Idempotency-Key is remembered: a repeat within it gets the first answer."),
-    S("http", "conversion_tracking", bool, True,
-      "Accept POST /sms/converted; when false it answers 400, as the provider does."),
-    S("http", "conversion_rate", float, 10.0,
-      "POST /sms/converted requests per second allowed per API key (token bucket); more: 429.",
-      min=0.001),
-    S("http", "conversion_burst", int, 20,
-      "Requests one API key may make at once before conversion_rate applies.", min=1),
-    S("http", "account_name", str, "default",
-      "Account name of every API key: POST /usage/bycountry must give it as accountName.",
-      validate=v.non_empty),
-    # [smpp]
-    S("smpp", "host", str, "127.0.0.1", "SMSC host name or address.", validate=v.non_empty),
-    S("smpp", "port", int, 2775, "SMSC TCP port.", min=1, max=65535),
-    S("smpp", "system_id", str, "smppclient",
-      "system_id sent in the bind (the account name): 1-15 printable ASCII characters.",
-      validate=v.bind_field("system_id", required=True)),
-    S("smpp", "password", str, "",
-      "Password sent in the bind: at most 8 printable ASCII characters (SMPP 3.4); an empty "
-      "one is sent as is and the SMSC will refuse the bind.",
-      secret=True, validate=v.bind_field("password")),
-    S("smpp", "system_type", str, "",
-      "system_type sent in the bind; usually empty; at most 12 printable ASCII characters.",
-      validate=v.bind_field("system_type")),
-    S("smpp", "tls", bool, False,
-      "Connect to the SMSC over TLS (the provider gives a TLS port); the tls_* keys apply "
-      "only then."),
-    S("smpp", "tls_ca_file", str, "",
-      "PEM file of the CA certificates the SMSC's certificate must chain to; empty: the "
-      "system's CAs. A relative name is relative to this file's directory.", path=True),
-    S("smpp", "tls_verify_hostname", bool, True,
-      "Check that the SMSC's certificate names smpp.host (or tls_server_name). false is "
-      "UNSAFE: any certificate from a trusted CA then passes, so anyone can pose as the SMSC."),
-    S("smpp", "tls_server_name", str, "",
-      "Host name the SMSC's certificate must carry (also sent as SNI); empty: smpp.host.",
-      validate=v.host_name),
-    S("smpp", "tls_cert_file", str, "",
-      "PEM client certificate (and chain) for an SMSC that requires one; empty: none. "
-      "Relative to this file's directory.", path=True),
-    S("smpp", "tls_key", str, "",
-      "Unencrypted PEM private key of tls_cert_file; empty: the key is in tls_cert_file.",
-      secret=True),
-    S("smpp", "tls_min_version", str, "1.2",
-      "Oldest TLS version accepted: 1.2 or 1.3.", choices=("1.2", "1.3")),
-    S("smpp", "bind_mode", str, "transceiver",
-      "transceiver (one bind per session) or transmitter_receiver (two binds per session).",
-      choices=("transceiver", "transmitter_receiver")),
-    S("smpp", "sessions", int, 1,
-      "SMPP sessions kept bound at once (the provider allows up to 4).", min=1, max=16),
-    S("smpp", "window", int, 10,
-      "Unanswered submit_sm allowed per session at once.", min=1, max=1000),
-    S("smpp", "response_timeout", Duration, 10.0,
-      "Time to wait for a PDU's response before it counts as lost; an unanswered submit_sm "
-      "is retried and its link dropped and rebound."),
-    S("smpp", "enquire_link_interval", Duration, 30.0,
-      "A link silent this long is dead and rebound; enquire_link probes after half of it."),
-    S("smpp", "reconnect_min_delay", Duration, 1.0,
-      "First delay before rebinding after a lost or refused bind; doubles per failure."),
-    S("smpp", "reconnect_max_delay", Duration, 10.0,
-      "Longest delay between rebind attempts: after an outage, sending resumes at most this "
-      "long after the SMSC is back."),
-    S("smpp", "retry_min_delay", Duration, 1.0,
-      "First delay before resubmitting after a temporary SMSC error; doubles per try."),
-    S("smpp", "retry_max_delay", Duration, 60.0, "Longest delay between resubmit attempts."),
-    S("smpp", "throttle_pause", Duration, 1.0,
-      "How long a session stops submitting after ESME_RTHROTTLED."),
-    S("smpp", "gsm_charset", str, "gsm",
-      "Character set the SMSC means by data_coding 0: gsm (GSM 03.38), latin1 or ascii.",
-      choices=("gsm", "latin1", "ascii")),
-    S("smpp", "registered_delivery", int, 1,
-      "Receipts requested: 0 none, 1 on success and failure, 2 on failure only.",
-      choices=(0, 1, 2)),
-    S("smpp", "default_validity_minutes", int, 2880,
-      "Validity period of a message whose request gives none, in minutes (at most 14 days).",
-      min=1, max=20160),
-    S("smpp", "alnum_sender_ton", int, 5,
-      "source_addr_ton for alphanumeric senders (5 alphanumeric).", min=0, max=6),
-    S("smpp", "alnum_sender_npi", int, 0,
-      "source_addr_npi for alphanumeric senders (0 unknown).", choices=NPI_VALUES),
-    S("smpp", "numeric_sender_ton", int, 1,
-      "source_addr_ton for numeric senders (1 international).", min=0, max=6),
-    S("smpp", "numeric_sender_npi", int, 1,
-      "source_addr_npi for numeric senders (1 E.164).", choices=NPI_VALUES),
-    S("smpp", "dest_addr_ton", int, 1, "dest_addr_ton of recipients (1 international).",
-      min=0, max=6),
-    S("smpp", "dest_addr_npi", int, 1, "dest_addr_npi of recipients (1 E.164).",
-      choices=NPI_VALUES),
-    S("smpp", "stop_grace", Duration, 10.0,
-      "Time to wait at stop for responses to submits in flight; 0 does not wait.", min=0.0),
-    # [store]
-    S("store", "path", str, "var/gateway.db",
-      "SQLite database file, relative to the working directory (used when store.url is empty).",
-      validate=v.non_empty),
-    S("store", "url", str, "",
-      "Store URL: postgresql://user@host/db (several daemons) or sqlite:///path; empty: "
-      "SQLite at store.path (may carry a password).", secret=True,
-      validate=v.store_url),
-    S("store", "migrate_on_start", bool, True,
-      "Apply missing migrations at start; false: refuse to start until `smpp-gateway migrate`."),
-    S("store", "pool_size", int, 4,
-      "PostgreSQL: read connections per daemon (the writer and LISTEN use one more each).",
-      min=1, max=64),
-    S("store", "writers", int, 1,
-      "PostgreSQL: write connections per daemon; more overlap round trips to a remote server.",
-      min=1, max=32),
-    S("store", "claim_lease", Duration, 30.0,
-      "PostgreSQL: a claim lasts this long unless renewed; a dead daemon's claims are "
-      "taken over after it (messages in flight then may be sent twice).", min=1.0),
-    S("store", "retention", Duration, 7_776_000.0,
-      "Delete finished messages and delivered webhooks older than this (90 days: usage "
-      "reports and conversions see no further back); 0 keeps all.",
-      min=0.0),
-    S("store", "retention_batch", int, 500,
-      "Most rows of each kind one retention pass deletes (once a second, short transactions).",
-      min=1, max=100_000),
-    S("store", "commit_max_batch", int, 512,
-      "Most writes the store writer commits in one transaction.", min=1, max=100_000),
-    S("store", "commit_max_delay", Duration, 0.002,
-      "Longest a write waits for others to share its commit; 0 commits at once.", min=0.0),
-    # [webhooks]
-    S("webhooks", "default_callback_url", str, "",
-      "Callback URL for receipts and inbound messages when a request names none; empty: none.",
-      validate=v.http_url),
-    S("webhooks", "allowed_callback_hosts", list[str], (),
-      "Hosts a request's callback URL may name: host, host:port, or *.example.com for "
-      "subdomains; empty (the default): per-message callbacks are refused.",
-      validate=v.callback_hosts),
-    S("webhooks", "secret", str, "",
-      "HMAC key that signs callbacks (signature header); empty: callbacks are not signed.",
-      secret=True),
-    S("webhooks", "method", str, "GET",
-      "HTTP method of callbacks and inbound posts: GET (parameters in the query) or POST.",
-      choices=("GET", "POST")),
-    S("webhooks", "post_format", str, "json",
-      "Body of a POST without a body template: json or form (urlencoded).",
-      choices=("json", "form")),
-    S("webhooks", "body_template", str, "",
-      "POST body template for callbacks with <name>, $name$ or ~name~ placeholders; empty: none."),
-    S("webhooks", "body_content_type", str, "application/json",
-      "Content-Type of a body built from a template.", validate=v.non_empty),
-    S("webhooks", "notify_statuses", list[str], lifecycle.NOTIFIABLE,
-      "States that get a callback when a request gives no deliveryStatusesToNotify.",
-      validate=v.no_empty_items),
-    S("webhooks", "inbound_url", str, "",
-      "URL that receives inbound (MO) messages; empty: they are kept but not posted.",
-      validate=v.http_url),
-    S("webhooks", "inbound_body_template", str, "",
-      "POST body template for inbound messages (coding, sender, content, receiver, msgid)."),
-    S("webhooks", "concurrency", int, 32,
-      "Webhook requests in flight at once (threads and keep-alive connections).",
-      min=1, max=256),
-    S("webhooks", "timeout", Duration, 10.0, "Time a receiver gets to answer one request."),
-    S("webhooks", "retry_min_delay", Duration, 1.0,
-      "First delay before retrying a failed webhook; doubles per try, with jitter."),
-    S("webhooks", "retry_max_delay", Duration, 600.0, "Longest delay between webhook retries."),
-    S("webhooks", "max_age", Duration, 172800.0,
-      "Retry a webhook this long (48 h, the provider's validity default), then dead-letter it."),
-    S("webhooks", "mo_reassembly_timeout", Duration, 60.0,
-      "Time to wait for the missing parts of an inbound message before posting what came."),
-    # [log]
-    S("log", "level", str, "info", "Log level.", choices=("debug", "info", "warning", "error")),
-    S("log", "format", str, "json",
-      "json: one JSON object per line (for journald and shippers); text: readable lines.",
-      choices=("json", "text")),
-    S("log", "access_log", bool, False,
-      "Log every HTTP request (method, path without query, status, duration); off by "
-      "default, as in gunicorn: it costs ~6% of the CPU of a send."),
-    S("log", "pdu_debug", bool, False,
-      "Log every SMPP PDU in and out (command, sequence, status; never a body) at debug "
-      "level, whatever log.level is (noisy; for troubleshooting)."),
-)
-del S
+@dataclass(frozen=True, repr=False)
+class HttpSettings(Section):
+    """[http]: the API listener, what it accepts and from whom."""
+
+    listen: str = setting("127.0.0.1:8080",
+        "Address the HTTP API listens on, host:port ([::1]:8080 for IPv6); loopback by "
+        "default.", validate=v.listen)
+    metrics_listen: str = setting("",
+        "Extra listener serving only /metrics, host:port (no API key); empty: /metrics on the "
+        "API port only.", validate=v.optional_listen)
+    threads: int = setting(32,
+        "Request threads of the single gunicorn gthread worker.", min=1, max=1024)
+    max_body_bytes: int = setting(1_048_576,
+        "Largest request body accepted, in bytes; a larger one is answered 413.", min=1)
+    validation_http_status: int = setting(200,
+        "HTTP status of answers with responseCode 2-8 (the provider answers 200).",
+        choices=(200, 400))
+    api_keys: tuple[str, ...] = setting((),
+        "API keys accepted in X-Mitto-API-Key or Authorization: Bearer; at least one is "
+        "required.", secret=True)
+    timeout: Seconds = setting(30.0,
+        "gunicorn worker timeout: a worker silent this long is killed and restarted.")
+    graceful_timeout: Seconds = setting(30.0,
+        "Time the worker gets after SIGTERM to finish requests, drain and unbind.")
+    max_message_parts: int = setting(10,
+        "Most SMS parts one message may need; a longer text is answered 400.", min=1, max=255)
+    bulk_max_receivers: int = setting(10_000,
+        "Most receivers one POST /smsbulk may name; more is answered 400.", min=1, max=1_000_000)
+    idempotency_window: Seconds = setting(86_400.0,
+        "How long an Idempotency-Key is remembered: a repeat within it gets the first answer.")
+    conversion_tracking: bool = setting(True,
+        "Accept POST /sms/converted; when false it answers 400, as the provider does.")
+    conversion_rate: float = setting(10.0,
+        "POST /sms/converted requests per second allowed per API key (token bucket); more: "
+        "429.", min=0.001)
+    conversion_burst: int = setting(20,
+        "Requests one API key may make at once before conversion_rate applies.", min=1)
+    account_name: str = setting("default",
+        "Account name of every API key: POST /usage/bycountry must give it as accountName.",
+        validate=v.non_empty)
+
+
+@dataclass(frozen=True, repr=False)
+class SmppSettings(Section):
+    """[smpp]: the binds to the SMSC and how messages go on the wire."""
+
+    host: str = setting("127.0.0.1",
+        "SMSC host name or address.", validate=v.non_empty)
+    port: int = setting(2775,
+        "SMSC TCP port.", min=1, max=65_535)
+    system_id: str = setting("smppclient",
+        "system_id sent in the bind (the account name): 1-15 printable ASCII characters.",
+        validate=v.bind_field("system_id", required=True))
+    password: str = setting("",
+        "Password sent in the bind: at most 8 printable ASCII characters (SMPP 3.4); an empty "
+        "one is sent as is and the SMSC will refuse the bind.", secret=True,
+        validate=v.bind_field("password"))
+    system_type: str = setting("",
+        "system_type sent in the bind; usually empty; at most 12 printable ASCII characters.",
+        validate=v.bind_field("system_type"))
+    tls: bool = setting(False,
+        "Connect to the SMSC over TLS (the provider gives a TLS port); the tls_* keys apply "
+        "only then.")
+    tls_ca_file: str = setting("",
+        "PEM file of the CA certificates the SMSC's certificate must chain to; empty: the "
+        "system's CAs. A relative name is relative to this file's directory.", path=True)
+    tls_verify_hostname: bool = setting(True,
+        "Check that the SMSC's certificate names smpp.host (or tls_server_name). false is "
+        "UNSAFE: any certificate from a trusted CA then passes, so anyone can pose as the "
+        "SMSC.")
+    tls_server_name: str = setting("",
+        "Host name the SMSC's certificate must carry (also sent as SNI); empty: smpp.host.",
+        validate=v.host_name)
+    tls_cert_file: str = setting("",
+        "PEM client certificate (and chain) for an SMSC that requires one; empty: none. "
+        "Relative to this file's directory.", path=True)
+    tls_key: str = setting("",
+        "Unencrypted PEM private key of tls_cert_file; empty: the key is in tls_cert_file.",
+        secret=True)
+    tls_min_version: str = setting("1.2",
+        "Oldest TLS version accepted: 1.2 or 1.3.", choices=("1.2", "1.3"))
+    bind_mode: str = setting("transceiver",
+        "transceiver (one bind per session) or transmitter_receiver (two binds per session).",
+        choices=("transceiver", "transmitter_receiver"))
+    sessions: int = setting(1,
+        "SMPP sessions kept bound at once (the provider allows up to 4).", min=1, max=16)
+    window: int = setting(10,
+        "Unanswered submit_sm allowed per session at once.", min=1, max=1000)
+    response_timeout: Seconds = setting(10.0,
+        "Time to wait for a PDU's response before it counts as lost; an unanswered submit_sm "
+        "is retried and its link dropped and rebound.")
+    enquire_link_interval: Seconds = setting(30.0,
+        "A link silent this long is dead and rebound; enquire_link probes after half of it.")
+    reconnect_min_delay: Seconds = setting(1.0,
+        "First delay before rebinding after a lost or refused bind; doubles per failure.")
+    reconnect_max_delay: Seconds = setting(10.0,
+        "Longest delay between rebind attempts: after an outage, sending resumes at most this "
+        "long after the SMSC is back.")
+    retry_min_delay: Seconds = setting(1.0,
+        "First delay before resubmitting after a temporary SMSC error; doubles per try.")
+    retry_max_delay: Seconds = setting(60.0,
+        "Longest delay between resubmit attempts.")
+    throttle_pause: Seconds = setting(1.0,
+        "How long a session stops submitting after ESME_RTHROTTLED.")
+    gsm_charset: str = setting("gsm",
+        "Character set the SMSC means by data_coding 0: gsm (GSM 03.38), latin1 or ascii.",
+        choices=("gsm", "latin1", "ascii"))
+    registered_delivery: int = setting(1,
+        "Receipts requested: 0 none, 1 on success and failure, 2 on failure only.",
+        choices=(0, 1, 2))
+    default_validity_minutes: int = setting(2880,
+        "Validity period of a message whose request gives none, in minutes (at most 14 days).",
+        min=1, max=20_160)
+    alnum_sender_ton: int = setting(5,
+        "source_addr_ton for alphanumeric senders (5 alphanumeric).", min=0, max=6)
+    alnum_sender_npi: int = setting(0,
+        "source_addr_npi for alphanumeric senders (0 unknown).",
+        choices=(0, 1, 3, 4, 6, 8, 9, 10, 14, 18))
+    numeric_sender_ton: int = setting(1,
+        "source_addr_ton for numeric senders (1 international).", min=0, max=6)
+    numeric_sender_npi: int = setting(1,
+        "source_addr_npi for numeric senders (1 E.164).", choices=(0, 1, 3, 4, 6, 8, 9, 10, 14, 18))
+    dest_addr_ton: int = setting(1,
+        "dest_addr_ton of recipients (1 international).", min=0, max=6)
+    dest_addr_npi: int = setting(1,
+        "dest_addr_npi of recipients (1 E.164).", choices=(0, 1, 3, 4, 6, 8, 9, 10, 14, 18))
+    stop_grace: Seconds = setting(10.0,
+        "Time to wait at stop for responses to submits in flight; 0 does not wait.", min=0.0)
+
+
+@dataclass(frozen=True, repr=False)
+class StoreSettings(Section):
+    """[store]: where messages live, and for how long."""
+
+    path: str = setting("var/gateway.db",
+        "SQLite database file, relative to the working directory (used when store.url is "
+        "empty).", validate=v.non_empty)
+    url: str = setting("",
+        "Store URL: postgresql://user@host/db (several daemons) or sqlite:///path; empty: "
+        "SQLite at store.path (may carry a password).", secret=True, validate=v.store_url)
+    migrate_on_start: bool = setting(True,
+        "Apply missing migrations at start; false: refuse to start until `smpp-gateway "
+        "migrate`.")
+    pool_size: int = setting(4,
+        "PostgreSQL: read connections per daemon (the writer and LISTEN use one more each).",
+        min=1, max=64)
+    writers: int = setting(1,
+        "PostgreSQL: write connections per daemon; more overlap round trips to a remote "
+        "server.", min=1, max=32)
+    claim_lease: Seconds = setting(30.0,
+        "PostgreSQL: a claim lasts this long unless renewed; a dead daemon's claims are taken "
+        "over after it (messages in flight then may be sent twice).", min=1.0)
+    retention: Seconds = setting(7_776_000.0,
+        "Delete finished messages and delivered webhooks older than this (90 days: usage "
+        "reports and conversions see no further back); 0 keeps all.", min=0.0)
+    retention_batch: int = setting(500,
+        "Most rows of each kind one retention pass deletes (once a second, short "
+        "transactions).", min=1, max=100_000)
+    commit_max_batch: int = setting(512,
+        "Most writes the store writer commits in one transaction.", min=1, max=100_000)
+    commit_max_delay: Seconds = setting(0.002,
+        "Longest a write waits for others to share its commit; 0 commits at once.", min=0.0)
+
+
+@dataclass(frozen=True, repr=False)
+class WebhooksSettings(Section):
+    """[webhooks]: status callbacks and inbound posts."""
+
+    default_callback_url: str = setting("",
+        "Callback URL for receipts and inbound messages when a request names none; empty: "
+        "none.", validate=v.http_url)
+    allowed_callback_hosts: tuple[str, ...] = setting((),
+        "Hosts a request's callback URL may name: host, host:port, or *.example.com for "
+        "subdomains; empty (the default): per-message callbacks are refused.",
+        validate=v.callback_hosts)
+    secret: str = setting("",
+        "HMAC key that signs callbacks (signature header); empty: callbacks are not signed.",
+        secret=True)
+    method: str = setting("GET",
+        "HTTP method of callbacks and inbound posts: GET (parameters in the query) or POST.",
+        choices=("GET", "POST"))
+    post_format: str = setting("json",
+        "Body of a POST without a body template: json or form (urlencoded).",
+        choices=("json", "form"))
+    body_template: str = setting("",
+        "POST body template for callbacks with <name>, $name$ or ~name~ placeholders; empty: "
+        "none.")
+    body_content_type: str = setting("application/json",
+        "Content-Type of a body built from a template.", validate=v.non_empty)
+    notify_statuses: tuple[str, ...] = setting(lifecycle.NOTIFIABLE,
+        "States that get a callback when a request gives no deliveryStatusesToNotify.",
+        validate=v.no_empty_items)
+    inbound_url: str = setting("",
+        "URL that receives inbound (MO) messages; empty: they are kept but not posted.",
+        validate=v.http_url)
+    inbound_body_template: str = setting("",
+        "POST body template for inbound messages (coding, sender, content, receiver, msgid).")
+    concurrency: int = setting(32,
+        "Webhook requests in flight at once (threads and keep-alive connections).", min=1, max=256)
+    timeout: Seconds = setting(10.0,
+        "Time a receiver gets to answer one request.")
+    retry_min_delay: Seconds = setting(1.0,
+        "First delay before retrying a failed webhook; doubles per try, with jitter.")
+    retry_max_delay: Seconds = setting(600.0,
+        "Longest delay between webhook retries.")
+    max_age: Seconds = setting(172_800.0,
+        "Retry a webhook this long (48 h, the provider's validity default), then dead-letter "
+        "it.")
+    mo_reassembly_timeout: Seconds = setting(60.0,
+        "Time to wait for the missing parts of an inbound message before posting what came.")
+
+
+@dataclass(frozen=True, repr=False)
+class LogSettings(Section):
+    """[log]: what the daemon writes to stdout."""
+
+    level: str = setting("info",
+        "Log level.", choices=("debug", "info", "warning", "error"))
+    format: str = setting("json",
+        "json: one JSON object per line (for journald and shippers); text: readable lines.",
+        choices=("json", "text"))
+    access_log: bool = setting(False,
+        "Log every HTTP request (method, path without query, status, duration); off by "
+        "default, as in gunicorn: it costs ~6% of the CPU of a send.")
+    pdu_debug: bool = setting(False,
+        "Log every SMPP PDU in and out (command, sequence, status; never a body) at debug "
+        "level, whatever log.level is (noisy; for troubleshooting).")
+
+
 # fmt: on
-
-SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
-BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
-
-
-# ---- the Config objects ---------------------------------------------------------------
-
-
-def _section_repr(self: Any) -> str:
-    parts = []
-    for s in SETTINGS:
-        if s.section == self._section:
-            value = getattr(self, s.name)
-            shown = ("<secret>" if value else "<unset>") if s.secret else repr(value)
-            parts.append(f"{s.name}={shown}")
-    return f"{type(self).__name__}({', '.join(parts)})"
-
-
-def _section_class(section: str) -> type:
-    """A frozen dataclass with one attribute per setting of the section."""
-    annotations = {list[str]: tuple[str, ...], Duration: float}
-    fields = [
-        (s.name, annotations.get(s.type, s.type), dataclasses.field(repr=not s.secret))
-        for s in SETTINGS
-        if s.section == section
-    ]
-    namespace = {"_section": section, "__repr__": _section_repr, "__module__": __name__}
-    name = f"{section.capitalize()}Settings"
-    return dataclasses.make_dataclass(name, fields, frozen=True, repr=False, namespace=namespace)
-
-
-SECTION_CLASSES: dict[str, type] = {section: _section_class(section) for section in SECTIONS}
-HttpSettings, SmppSettings, StoreSettings, WebhooksSettings, LogSettings = SECTION_CLASSES.values()
 
 
 @dataclass(frozen=True)
 class Config:
     """The whole configuration: one frozen object per section, plus the source file."""
 
-    http: Any  # HttpSettings etc.: classes made from SETTINGS, so typed Any here
-    smpp: Any
-    store: Any
-    webhooks: Any
-    log: Any
+    http: HttpSettings = dataclasses.field(default_factory=HttpSettings)
+    smpp: SmppSettings = dataclasses.field(default_factory=SmppSettings)
+    store: StoreSettings = dataclasses.field(default_factory=StoreSettings)
+    webhooks: WebhooksSettings = dataclasses.field(default_factory=WebhooksSettings)
+    log: LogSettings = dataclasses.field(default_factory=LogSettings)
     path: str | None = None
 
 
-# ---- loading --------------------------------------------------------------------------
+SECTION_CLASSES: dict[str, type[Section]] = {
+    f.name: typing.get_type_hints(Config)[f.name]
+    for f in dataclasses.fields(Config)
+    if f.name != "path"
+}
+SECTIONS: tuple[str, ...] = tuple(SECTION_CLASSES)
 
 
-def load_config(path: str | None, environ: Mapping[str, str] | None = None) -> Config:
-    """Read the TOML file `path` (None: none) and `environ` (None: os.environ).
-
-    Raises ConfigError listing every problem found, not just the first.
-    """
-    data: Mapping[str, Any] = {}
-    if path is not None:
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except OSError as exc:
-            raise ConfigError([f"{path}: cannot read config file: {exc.strerror}"]) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
-    return build_config(data, environ, path=path)
+def _setting_type(hint: Any) -> Any:
+    """The loader's type for a field's annotation (tuple[str, ...] is a list setting)."""
+    if typing.get_origin(hint) is Annotated:
+        return typing.get_args(hint)[1]  # Duration
+    if typing.get_origin(hint) is tuple:
+        return list[str]
+    return hint
 
 
-def build_config(
-    data: Mapping[str, Any], environ: Mapping[str, str] | None = None, *, path: str | None = None
-) -> Config:
-    """A Config from parsed TOML `data` ({section: {key: value}}) and the environment.
-
-    load_config's second half; also the easy way to make a Config in a test.
-    """
-    env = os.environ if environ is None else environ
-    base = Path(path).parent if path else Path(".")
-    problems = _unknown_keys(data) + _unknown_env(env)
-    values: dict[str, Any] = {}
-    for s in SETTINGS:
-        table = data.get(s.section)
-        try:
-            values[s.key] = _resolve(s, table if isinstance(table, Mapping) else {}, env, base)
-        except v.Problem as exc:
-            problems.append(f"{s.key}: {exc}")
-    problems += _cross_checks(values)
-    if problems:
-        raise ConfigError(problems)
-    sections = {
-        section: cls(**{s.name: values[s.key] for s in SETTINGS if s.section == section})
-        for section, cls in SECTION_CLASSES.items()
-    }
-    return Config(**sections, path=path)
+def _declared(section: str, cls: type[Section]) -> list[Setting]:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return [
+        Setting(section, f.name, _setting_type(hints[f.name]), f.default, **f.metadata["setting"])
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+    ]
 
 
-def _hint(name: str, known: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _key_hint(key: str, known: list[str]) -> str:
-    """host_file names no setting, but host does: suggest it before similar file keys."""
-    base = key.removesuffix("_file")
-    return f" (did you mean {base!r}?)" if base != key and base in known else _hint(key, known)
-
-
-def _unknown_keys(data: Mapping[str, Any]) -> list[str]:
-    problems = []
-    for section, table in data.items():
-        if section not in SECTIONS:
-            problems.append(f"{section}: unknown section{_hint(section, SECTIONS)}")
-        elif not isinstance(table, Mapping):
-            problems.append(f"{section}: expected a [{section}] table")
-        else:
-            ours = [s for s in SETTINGS if s.section == section]
-            known = [s.name for s in ours] + [s.file_key for s in ours if s.secret]
-            problems += [
-                f"{section}.{key}: unknown key{_key_hint(key, known)}"
-                for key in table
-                if key not in known
-            ]
-    return problems
-
-
-def _unknown_env(env: Mapping[str, str]) -> list[str]:
-    """SMPP_GATEWAY_<SECTION>_* variables that name no setting: a typo must not pass."""
-    known = {s.env for s in SETTINGS} | {s.file_env for s in SETTINGS if s.secret}
-    problems = []
-    for name in sorted(env):
-        for section in SECTIONS:
-            prefix = f"{ENV_PREFIX}{section.upper()}_"
-            if name.startswith(prefix) and name not in known:
-                key = f"{section}.{name[len(prefix) :].lower()}"
-                names = [s.env for s in SETTINGS if s.section == section]
-                hint = _hint(name, names).replace("did you mean", "did you mean variable")
-                problems.append(f"{key}: unknown setting (environment variable {name}){hint}")
-    return problems
-
-
-def _resolve(s: Setting, table: Mapping[str, Any], env: Mapping[str, str], base: Path) -> Any:
-    """The setting's value from the first source that has one (see the module doc)."""
-    assert s.env is not None
-    origin = ""
-    try:
-        if env.get(s.env, ""):
-            origin = f"from {s.env}"
-            value = v.from_text(s, env[s.env])
-        elif s.secret and env.get(s.file_env, ""):
-            origin = f"from {s.file_env}"
-            value = v.read_secret_file(s, env[s.file_env], Path("."))
-        elif s.name in table:
-            value = v.from_toml(s, table[s.name])
-            if s.path and value:
-                value = str(base / value)
-        elif s.secret and s.file_key in table:
-            origin = f"from {s.section}.{s.file_key}"
-            value = v.read_secret_file(s, table[s.file_key], base)
-        else:
-            return s.default
-        return v.check(s, value)
-    except v.Problem as exc:
-        raise v.Problem(f"{exc} ({origin})" if origin else str(exc)) from None
-
-
-def _cross_checks(values: Mapping[str, Any]) -> list[str]:
-    """Rules between settings; only settings that parsed take part."""
-    problems = []
-    keys = BY_KEY["http.api_keys"]
-    if "http.api_keys" in values and not values["http.api_keys"]:
-        problems.append(
-            f"http.api_keys: API keys required; set {keys.env} (comma-separated), "
-            f"{keys.file_env}, or {keys.file_key} in [http] (a file with one key per line)"
-        )
-    for low, high in [
-        ("smpp.reconnect_min_delay", "smpp.reconnect_max_delay"),
-        ("smpp.retry_min_delay", "smpp.retry_max_delay"),
-    ]:
-        if low in values and high in values and values[low] > values[high]:
-            problems.append(
-                f"{low}: must be <= {high} ({v.fmt(values[low])} > {v.fmt(values[high])})"
-            )
-    return problems + _tls_checks(values)
-
-
-def _tls_checks(values: Mapping[str, Any]) -> list[str]:
-    """smpp.tls_*: ignored settings are a mistake; with TLS on, the context must build."""
-    keys = [s.key for s in SETTINGS if s.key.startswith("smpp.tls")]
-    if any(key not in values for key in keys):
-        return []  # a parse problem is listed already
-    if not values["smpp.tls"]:
-        return [
-            f"{key}: has no effect while smpp.tls is false"
-            for key in keys
-            if key != "smpp.tls" and values[key] != BY_KEY[key].default
-        ]
-    from gateway.smpp.tls import TlsConfigError, TlsSettings, client_context
-
-    settings = TlsSettings(
-        **{key.removeprefix("smpp.tls_"): values[key] for key in keys if key != "smpp.tls"}
-    )
-    try:
-        client_context(settings)
-    except TlsConfigError as exc:
-        return [f"smpp.{exc.setting}: {exc}"]
-    return []
-
-
-# ---- using it -------------------------------------------------------------------------
-
-
-def check_config(path: str, environ: Mapping[str, str] | None = None) -> list[str]:
-    """The problems of a config file with this environment; [] when it is fine."""
-    try:
-        load_config(path, environ)
-    except ConfigError as exc:
-        return exc.problems
-    return []
-
-
-def check_config_command(path: str, environ: Mapping[str, str] | None = None) -> int:
-    """`smpp-gateway check-config FILE`: each problem on stderr and 1, or "ok: FILE" and 0."""
-    problems = check_config(path, environ)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if problems:
-        return 1
-    print(f"ok: {path}")
-    return 0
-
-
-def config_summary(cfg: Config) -> dict[str, Any]:
-    """Flat {"section.key": value} for a startup log line; secrets as "***" or "unset"."""
-    summary: dict[str, Any] = {"path": cfg.path}
-    for s in SETTINGS:
-        value = getattr(getattr(cfg, s.section), s.name)
-        if s.secret:
-            summary[s.key] = "***" if value else "unset"
-        else:
-            summary[s.key] = list(value) if isinstance(value, tuple) else value
-    return summary
-
-
-# Rendering lives in gateway/config_docs.py; these are the public names.
-
-
-def render_example_toml() -> str:
-    """The full example config file: every key with its doc and default."""
-    from gateway.config_docs import render_example_toml as render
-
-    return render()
-
-
-def render_markdown_table() -> str:
-    """| key | env | type | default | description |, one row per setting."""
-    from gateway.config_docs import render_markdown_table as render
-
-    return render()
-
-
-def write_generated_files(root: str | Path) -> list[Path]:
-    """Write config/gateway.example.toml and docs/configuration.md under `root`."""
-    from gateway.config_docs import write_generated_files as write
-
-    return write(root)
+SETTINGS: tuple[Setting, ...] = tuple(
+    s for section, cls in SECTION_CLASSES.items() for s in _declared(section, cls)
+)
+BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 
 
 if __name__ == "__main__":

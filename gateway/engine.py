@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import metrics
+from gateway.config import Config, SmppSettings
 from gateway.model import ClaimedMessage, Segment, SegmentResult, State, SubmitParams
 from gateway.smpp import SessionPool, is_transient, status_name
 from gateway.smpp.backoff import backoff_delay
@@ -36,18 +37,15 @@ from gateway.workqueue import ReadyQueue, RetrySchedule
 log = logging.getLogger("gateway.engine")
 
 
-@dataclass(frozen=True)
-class EngineSettings:
-    claim_batch: int = 256
-    ready_low_water: int = 512
-    retry_min_delay: float = 1.0
-    retry_max_delay: float = 60.0
-    stop_grace: float = 10.0
-    idle_poll: float = 1.0  # how often the feeder looks at the store without a wake-up
-    mo_reassembly_timeout: float = 60.0
-    maintenance_interval: float = 1.0
-    retention: float = 0.0  # seconds; 0 keeps everything
-    retention_batch: int = 500
+IDLE_POLL = 1.0  # how often the feeder looks at the store without a wake-up
+MAINTENANCE_INTERVAL = 1.0  # reassembly timeouts, gauges, retention
+
+
+def feed_sizes(smpp: SmppSettings) -> tuple[int, int]:
+    """(claim batch, ready-queue low water): enough claimed to keep every window of every
+    session full between two claims, and the backlog left on disk, not in memory."""
+    windows = smpp.window * smpp.sessions
+    return max(64, windows * 4), max(128, windows * 8)
 
 
 class PendingWrites:
@@ -132,13 +130,20 @@ class Engine:
     def __init__(
         self,
         store: Store,
-        settings: EngineSettings,
+        cfg: Config,
         make_pool: Callable[[Engine], SessionPool],
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        idle_poll: float = IDLE_POLL,
+        maintenance_interval: float = MAINTENANCE_INTERVAL,
     ) -> None:
         self.store = store
-        self.settings = settings
+        self._smpp = cfg.smpp
+        self._mo_reassembly_timeout = cfg.webhooks.mo_reassembly_timeout
+        self._retention = cfg.store
+        self._claim_batch, self._ready_low_water = feed_sizes(cfg.smpp)
+        self._idle_poll = idle_poll
+        self._maintenance_interval = maintenance_interval
         self._clock = clock
         self._ready: ReadyQueue[Ticket] = ReadyQueue()
         self._retries: RetrySchedule[Ticket] = RetrySchedule(monotonic)
@@ -181,7 +186,7 @@ class Engine:
         for thread in self._threads:
             thread.join(timeout=5.0)
         self._ready.drain()
-        self.pool.stop(self.settings.stop_grace)
+        self.pool.stop(self._smpp.stop_grace)
         self._pending_writes.retry()
         for label in self._pending_writes.labels():
             log.error("not recorded at stop (the store refused it): %s", label)
@@ -223,23 +228,22 @@ class Engine:
     # -- feeding ---------------------------------------------------------------------
 
     def _feed_loop(self) -> None:
-        s = self.settings
         while not self._stopping.is_set():
-            self._wake.wait(s.idle_poll)
+            self._wake.wait(self._idle_poll)
             if self._stopping.is_set():
                 return
             self._wake.clear()
-            if not self.ready() or len(self._ready) >= s.ready_low_water:
+            if not self.ready() or len(self._ready) >= self._ready_low_water:
                 continue
             if not self._store_takes_writes():
                 continue  # claiming is a write, and its results could not be recorded
             try:
-                claimed = self.store.claim(s.claim_batch)
+                claimed = self.store.claim(self._claim_batch)
             except Exception:
                 log.exception("claim failed")
                 continue
             self._enqueue(claimed)
-            if len(claimed) == s.claim_batch:
+            if len(claimed) == self._claim_batch:
                 self._wake.set()  # there is probably more
 
     def _enqueue(self, claimed: list[ClaimedMessage]) -> None:
@@ -276,7 +280,7 @@ class Engine:
         taken = self._ready.take(limit, timeout)
         # Ask the feeder for more only after consuming some: waking it on an empty queue
         # would make feeder and sessions ping-pong (a busy loop) while there is no work.
-        if taken and len(self._ready) < self.settings.ready_low_water:
+        if taken and len(self._ready) < self._ready_low_water:
             self._wake.set()
         return [t for t in taken if not t.progress.done]
 
@@ -339,7 +343,7 @@ class Engine:
         ticket.attempt += 1
         metrics.SUBMIT_RETRIES.labels(status).inc()
         delay = backoff_delay(
-            ticket.attempt, self.settings.retry_min_delay, self.settings.retry_max_delay
+            ticket.attempt, self._smpp.retry_min_delay, self._smpp.retry_max_delay
         )
         self._retries.add(ticket, delay)
 
@@ -354,12 +358,12 @@ class Engine:
     def _maintenance_loop(self) -> None:
         """Slow periodic work: incomplete inbound messages past their timeout, gauges.
         Its writes wait while the store cannot commit: they would only be refused."""
-        while not self._stopping.wait(self.settings.maintenance_interval):
+        while not self._stopping.wait(self._maintenance_interval):
             try:
                 self._observe_store()
                 if not self.store.writable():
                     continue
-                before = self._clock() - self.settings.mo_reassembly_timeout
+                before = self._clock() - self._mo_reassembly_timeout
                 expired = self.store.expire_inbound(before)
                 if expired:
                     metrics.REASSEMBLY_TIMEOUTS.inc(expired)
@@ -381,10 +385,10 @@ class Engine:
 
     def _purge(self) -> None:
         """Retention: one small batch per pass, so no pass holds locks for long."""
-        if self.settings.retention <= 0:
+        if self._retention.retention <= 0:
             return
-        before = self._clock() - self.settings.retention
-        purged = self.store.purge(before, self.settings.retention_batch)
+        before = self._clock() - self._retention.retention
+        purged = self.store.purge(before, self._retention.retention_batch)
         metrics.STORE_PURGED.labels("message").inc(purged.messages)
         metrics.STORE_PURGED.labels("webhook").inc(purged.webhooks)
 

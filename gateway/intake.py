@@ -31,7 +31,7 @@ class DeliverIntake:
         self,
         store: Store,
         *,
-        gsm_charset: str = "gsm",
+        gsm_charset: str,
         on_stored: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:

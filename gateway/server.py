@@ -16,17 +16,18 @@ from gunicorn.app.base import BaseApplication
 from prometheus_client import start_http_server
 
 from gateway import arbiter, logs, metrics, systemd
-from gateway.config import Config, config_summary
+from gateway.config import Config
+from gateway.config_load import config_summary
 from gateway.config_values import parse_listen
-from gateway.engine import Engine, EngineSettings
+from gateway.engine import Engine
 from gateway.http import create_app
 from gateway.http.context import Services
 from gateway.intake import DeliverIntake
 from gateway.sending import Sender
 from gateway.smpp import SessionPool, session_settings, tls_context
 from gateway.store import Store, open_store
-from gateway.webhooks.callbacks import CallbackHooks, CallbackSettings
-from gateway.webhooks.dispatcher import Dispatcher, DispatcherSettings
+from gateway.webhooks.callbacks import CallbackHooks
+from gateway.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger("gateway.server")
 
@@ -63,34 +64,19 @@ class Runtime:
 def build_runtime(cfg: Config) -> Runtime:
     """Assemble store, engine and app from the config; the one place parts meet."""
     store = open_store(
-        cfg.store.url or cfg.store.path,
-        commit_max_batch=cfg.store.commit_max_batch,
-        commit_max_delay=cfg.store.commit_max_delay,
-        on_commit=metrics.observe_commit,
-        hooks=CallbackHooks(CallbackSettings.from_config(cfg.webhooks)),
+        cfg.store,
+        hooks=CallbackHooks(cfg.webhooks),
         on_effects=metrics.observe_effects,
-        pool_size=cfg.store.pool_size,
-        lease=cfg.store.claim_lease,
-        migrate_on_start=cfg.store.migrate_on_start,
+        on_commit=metrics.observe_commit,
         on_event=metrics.observe_store_event,
-        writers=cfg.store.writers,
     )
-    dispatcher = Dispatcher(store, DispatcherSettings.from_config(cfg))
+    dispatcher = Dispatcher(store, cfg.webhooks)
     s = cfg.smpp
     binds = session_settings(s, tls_context(s))
     intake = DeliverIntake(store, gsm_charset=s.gsm_charset, on_stored=dispatcher.wake)
     engine = Engine(
         store,
-        EngineSettings(
-            claim_batch=max(64, s.window * s.sessions * 4),
-            ready_low_water=max(128, s.window * s.sessions * 8),
-            retry_min_delay=s.retry_min_delay,
-            retry_max_delay=s.retry_max_delay,
-            stop_grace=s.stop_grace,
-            mo_reassembly_timeout=cfg.webhooks.mo_reassembly_timeout,
-            retention=cfg.store.retention,
-            retention_batch=cfg.store.retention_batch,
-        ),
+        cfg,
         make_pool=lambda handler: SessionPool(binds, handler, intake),
     )
     store.on_new_work(engine.notify_new_work)  # accepts on other daemons (PostgreSQL)

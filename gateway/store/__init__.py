@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from gateway.config import StoreSettings
 from gateway.store.base import Effects, Store, StoreError, StoreHooks
 from gateway.store.location import Location, parse_location
 
@@ -15,6 +16,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreHooks",
+    "StoreSettings",
     "migrate_store",
     "open_store",
 ]
@@ -27,62 +29,55 @@ def _where(path: str) -> Location:
         raise StoreError(str(exc)) from exc
 
 
+QUEUE_SIZE = 100_000  # writes waiting for the writer thread; a full queue is a StoreError
+
+
+def settings_for(where: str | StoreSettings) -> StoreSettings:
+    """`where` as the [store] section: a section as is, a URL (sqlite:///, postgresql://)
+    as store.url, anything else as store.path; the other settings at their defaults."""
+    if isinstance(where, StoreSettings):
+        return where
+    return StoreSettings(url=where) if "://" in where else StoreSettings(path=where)
+
+
 def open_store(
-    path: str,
+    store: StoreSettings | str,
     *,
-    commit_max_batch: int = 512,
-    commit_max_delay: float = 0.002,
-    on_commit: Callable[[int, float], None] | None = None,
-    synchronous: str = "FULL",
-    queue_size: int = 100_000,
-    clock: Callable[[], float] = time.time,
     hooks: StoreHooks | None = None,
     on_effects: Callable[[Effects], None] | None = None,
-    pool_size: int = 4,
-    lease: float = 30.0,
-    migrate_on_start: bool = True,
+    on_commit: Callable[[int, float], None] | None = None,
     on_event: Callable[[str, int], None] | None = None,
-    writers: int = 1,
+    clock: Callable[[], float] = time.time,
+    synchronous: str = "FULL",
 ) -> Store:
-    """Open (creating and migrating) the store at `path` and start its writer thread.
+    """Open (creating and migrating) the store the [store] section names, and start its
+    writer thread. A string is a path or URL with every other setting at its default.
 
-    `path` is an SQLite file path, `sqlite:///path`, or a `postgresql://` URL.
-    `on_commit(operations, seconds)` is called after each group commit (for metrics).
-    `synchronous` is SQLite's setting for the write connection: FULL (the default) makes
-    every commit survive power loss, which "stored before responseCode 0" requires.
     `hooks` turn state changes and inbound messages into webhook outbox rows inside the
-    same transaction (base.StoreHooks); `on_effects` hears of them after the commit.
-    PostgreSQL only: `pool_size` read connections, claim `lease` seconds,
-    `migrate_on_start` (False: refuse to start on an old schema), `on_event(name,
-    count)` for claims, lease expiries and cross-daemon receipts (metrics), and
-    `writers`, the write connections (postgres/writers.py).
-    Raises StoreError when the store cannot be opened or migrated.
+    same transaction (base.StoreHooks); `on_effects` hears of them after the commit;
+    `on_commit(operations, seconds)` is called after each group commit and
+    `on_event(name, count)` for PostgreSQL's claims, lease expiries and cross-daemon
+    receipts (metrics). `synchronous` is SQLite's for the write connection: FULL makes
+    every commit survive power loss, which "stored before responseCode 0" requires
+    (bench/store_rate.py measures NORMAL beside it). Raises StoreError when the store
+    cannot be opened or migrated.
     """
-    where = _where(path)
-    common: dict[str, Any] = {
-        "commit_max_batch": commit_max_batch,
-        "commit_max_delay": commit_max_delay,
-        "on_commit": on_commit,
-        "queue_size": queue_size,
-        "clock": clock,
+    settings = settings_for(store)
+    where = _where(settings.url or settings.path)
+    wiring: dict[str, Any] = {
         "hooks": hooks,
         "on_effects": on_effects,
+        "on_commit": on_commit,
+        "clock": clock,
+        "queue_size": QUEUE_SIZE,
     }
     if where.kind == "postgresql":
         from gateway.store.postgres.store import PostgresStore
 
-        return PostgresStore(
-            where.target,
-            **common,
-            pool_size=pool_size,
-            lease=lease,
-            migrate=migrate_on_start,
-            on_event=on_event,
-            writers=writers,
-        ).open()
+        return PostgresStore(where.target, settings, **wiring, on_event=on_event).open()
     from gateway.store.sqlite.store import SQLiteStore
 
-    return SQLiteStore(where.target, **common, synchronous=synchronous).open()
+    return SQLiteStore(where.target, settings, **wiring, synchronous=synchronous).open()
 
 
 def migrate_store(path: str) -> list[int]:

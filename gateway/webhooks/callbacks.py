@@ -13,42 +13,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from gateway import lifecycle
+from gateway.config import WebhooksSettings
 from gateway.model import InboundMessage, OutboxRow, StateChange
 from gateway.store.base import StoreHooks
 from gateway.timefmt import iso_from_seconds
 from gateway.webhooks.templates import fill_body, fill_url, has_placeholders
 
 
-@dataclass(frozen=True)
-class CallbackSettings:
-    default_url: str = ""
-    method: str = "GET"
-    post_format: str = "json"
-    body_template: str = ""
-    body_content_type: str = "application/json"
-    notify_statuses: tuple[str, ...] = lifecycle.NOTIFIABLE
-    inbound_url: str = ""
-    inbound_body_template: str = ""
-
-    @classmethod
-    def from_config(cls, webhooks: object) -> CallbackSettings:
-        return cls(
-            **{
-                name: getattr(webhooks, name if name != "default_url" else "default_callback_url")
-                for name in cls.__dataclass_fields__
-            }
-        )
-
-
 class CallbackHooks(StoreHooks):
     """The store's hooks: a state change or an inbound message calls for the provider's
     callback, as `settings` say. Pure, as hooks must be (store/base.py)."""
 
-    def __init__(self, settings: CallbackSettings) -> None:
+    def __init__(self, settings: WebhooksSettings) -> None:
         self.settings = settings
 
     def on_state_change(self, change: StateChange) -> OutboxRow | None:
@@ -76,7 +54,7 @@ def callback_parameters(change: StateChange) -> dict[str, str]:
 
 
 def build_callback(
-    change: StateChange, settings: CallbackSettings, new_id: Callable[[], str]
+    change: StateChange, settings: WebhooksSettings, new_id: Callable[[], str]
 ) -> OutboxRow | None:
     """The callback for a state change, or None when nobody asked for it."""
     if change.state.queued:
@@ -84,7 +62,7 @@ def build_callback(
     wanted = change.notify_statuses or settings.notify_statuses
     if change.state.public not in wanted:
         return None
-    url = change.callback or settings.default_url
+    url = change.callback or settings.default_callback_url
     if not url:
         return None
     params = callback_parameters(change)
@@ -101,7 +79,7 @@ def build_callback(
 
 
 def build_inbound(
-    message: InboundMessage, settings: CallbackSettings, new_id: Callable[[], str]
+    message: InboundMessage, settings: WebhooksSettings, new_id: Callable[[], str]
 ) -> OutboxRow | None:
     if not settings.inbound_url:
         return None
@@ -133,7 +111,7 @@ def _row(
     at: float,
     url: str,
     params: Mapping[str, str],
-    settings: CallbackSettings,
+    settings: WebhooksSettings,
     template: str,
 ) -> OutboxRow:
     templated = has_placeholders(url)

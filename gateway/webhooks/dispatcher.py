@@ -42,12 +42,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3
 
 from gateway import metrics
+from gateway.config import WebhooksSettings
 from gateway.model import OutboxItem
 from gateway.smpp.backoff import backoff_delay
 from gateway.store import Store, StoreError
@@ -59,46 +59,13 @@ log = logging.getLogger("gateway.webhooks")
 DEPTH_REFRESH = 1.0  # seconds between outbox depth gauge refreshes
 PREFETCH = 4  # rows leased per worker: in flight plus waiting in the hand-off queue
 STORE_ERROR_PAUSE = 1.0  # seconds the claimer waits after a failed claim
+POLL_INTERVAL = 0.1  # seconds between claims without a wake-up
 
 
-@dataclass(frozen=True)
-class DispatcherSettings:
-    concurrency: int = 32
-    timeout: float = 10.0
-    retry_min_delay: float = 1.0
-    retry_max_delay: float = 600.0
-    max_age: float = 172800.0
-    secret: str = field(default="", repr=False)
-    lease: float | None = None  # None: max(timeout * (PREFETCH + 2), 30)
-    poll_interval: float = 0.1
-    # where webhooks may go; None: any URL that passes the URL check (unit tests)
-    allowed: AllowList | None = None
-
-    def __post_init__(self) -> None:
-        if self.lease is None:
-            # a row may wait behind PREFETCH - 1 others on its worker: the lease outlasts that
-            object.__setattr__(self, "lease", max(self.timeout * (PREFETCH + 2), 30.0))
-        if self.concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if min(self.timeout, self.poll_interval, self.lease or 0) <= 0:
-            raise ValueError("timeout, poll_interval and lease must be positive")
-
-    @classmethod
-    def from_config(cls, cfg: Any) -> DispatcherSettings:
-        """From a gateway Config (or its `webhooks` section)."""
-        w = getattr(cfg, "webhooks", cfg)
-        allowed = AllowList.parse(w.allowed_callback_hosts).with_targets(
-            (w.default_callback_url, w.inbound_url)
-        )
-        return cls(
-            concurrency=w.concurrency,
-            timeout=w.timeout,
-            retry_min_delay=w.retry_min_delay,
-            retry_max_delay=w.retry_max_delay,
-            max_age=w.max_age,
-            secret=w.secret,
-            allowed=allowed,
-        )
+def lease_for(timeout: float) -> float:
+    """How long a claim holds a row: it may wait behind PREFETCH - 1 others on its worker,
+    each up to `timeout`, and the lease must outlast that."""
+    return max(timeout * (PREFETCH + 2), 30.0)
 
 
 class Dispatcher:
@@ -107,12 +74,19 @@ class Dispatcher:
     def __init__(
         self,
         store: Store,
-        settings: DispatcherSettings,
+        settings: WebhooksSettings,
         *,
         clock: Callable[[], float] = time.time,
         http: urllib3.PoolManager | None = None,
+        poll_interval: float = POLL_INTERVAL,
     ) -> None:
         self.store = store
+        self._lease = lease_for(settings.timeout)
+        self._poll = poll_interval
+        # where webhooks may go: the allow-list and the configured URLs' own hosts
+        self._allowed = AllowList.parse(settings.allowed_callback_hosts).with_targets(
+            (settings.default_callback_url, settings.inbound_url)
+        )
         self.settings = settings
         self._clock = clock
         self._http = http or urllib3.PoolManager(
@@ -197,7 +171,7 @@ class Dispatcher:
                 next_depth = time.monotonic() + DEPTH_REFRESH
                 self._refresh_depth()
             if not full:  # a full batch: more may be due, go on once a worker is free
-                self._wake.wait(self.settings.poll_interval)
+                self._wake.wait(self._poll)
             self._wake.clear()
 
     def _claim_once(self) -> bool:
@@ -206,7 +180,7 @@ class Dispatcher:
             free = self._capacity - self._assigned
         if free <= 0 or not self.store.writable():  # a claim is a write: it would fail
             return False
-        items = self.store.claim_outbox(free, self.settings.lease)
+        items = self.store.claim_outbox(free, self._lease)
         for item in items:
             self._hand_over(item)
         return len(items) == free
@@ -253,7 +227,7 @@ class Dispatcher:
     def _work_loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                item = self._handoff.get(timeout=self.settings.poll_interval)
+                item = self._handoff.get(timeout=self._poll)
             except queue.Empty:
                 continue
             try:
@@ -271,9 +245,7 @@ class Dispatcher:
         row = item.row
         metrics.WEBHOOK_ATTEMPTS.inc()
         try:
-            result = send(
-                self._http, item, self.settings.secret, self._clock, self.settings.allowed
-            )
+            result = send(self._http, item, self.settings.secret, self._clock, self._allowed)
         except Exception as exc:  # anything unexpected is retried, not lost
             log.exception("webhook %s: unexpected error", row.id)
             result = Attempt(None, network_error(exc))

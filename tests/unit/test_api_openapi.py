@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from gateway.config import build_config
+from gateway.config_load import build_config
 from gateway.http import create_app
 from gateway.http.context import Services
 

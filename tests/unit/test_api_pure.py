@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.config import build_config
+from gateway.config_load import build_config
 from gateway.countries import ALPHA3, UNKNOWN, country_of
 from gateway.http.bulk_compose import compose_bulk, receivers
 from gateway.http.compose import callback_url

@@ -13,22 +13,17 @@ from pathlib import Path
 import pytest
 
 from gateway import config_docs
-from gateway.config import (
-    SETTINGS,
-    Config,
+from gateway.config import SETTINGS, Config, Duration
+from gateway.config_docs import render_example_toml, render_markdown_table, write_generated_files
+from gateway.config_load import (
     ConfigError,
-    Duration,
     build_config,
     check_config,
     check_config_command,
     config_summary,
     load_config,
-    parse_listen,
-    render_example_toml,
-    render_markdown_table,
-    write_generated_files,
 )
-from gateway.config_values import check
+from gateway.config_values import check, parse_listen
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "gateway.example.toml"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway import metrics
+from gateway.config import StoreSettings, WebhooksSettings
 from gateway.model import OutboxRow
 from gateway.store import Store, open_store
 from gateway.store.sql import outbox
@@ -19,8 +20,7 @@ from gateway.testing.receiver import WebhookReceiver
 from gateway.testing.waiting import free_port, wait_for
 from gateway.webhooks import signing
 from gateway.webhooks.attempt import retry_after
-from gateway.webhooks.dispatcher import Dispatcher, DispatcherSettings
-from gateway.webhooks.urls import AllowList
+from gateway.webhooks.dispatcher import Dispatcher
 
 SECRET = "s3cret-key-for-tests"
 
@@ -38,7 +38,7 @@ def outcomes() -> dict[str, float]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(str(tmp_path / "gw.db"), commit_max_delay=0.0)
+    s = open_store(StoreSettings(path=str(tmp_path / "gw.db"), commit_max_delay=0.0))
     yield s
     s.close()
 
@@ -62,10 +62,10 @@ def dispatch(store: Store) -> Iterator[Callable[..., Dispatcher]]:
             retry_max_delay=0.2,
             max_age=3600.0,
             secret=SECRET,
-            poll_interval=0.05,
+            allowed_callback_hosts=("127.0.0.1",),
         )
         settings.update(overrides)
-        d = Dispatcher(store, DispatcherSettings(**settings))  # type: ignore[arg-type]
+        d = Dispatcher(store, WebhooksSettings(**settings), poll_interval=0.05)  # type: ignore[arg-type]
         d.start()
         started.append(d)
         return d
@@ -360,15 +360,15 @@ def test_stop_ends_every_thread_and_logs_no_secret_or_query(
     caplog.set_level(logging.DEBUG, logger="gateway.webhooks")
     receiver.set_status([500, 410])
     add_row(store, receiver.url("/cb?token=private-value"), method="GET", body=None)
-    settings = DispatcherSettings(
+    settings = WebhooksSettings(
         concurrency=3,
         timeout=2.0,
         retry_min_delay=0.05,
         retry_max_delay=0.1,
         secret=SECRET,
-        poll_interval=0.05,
+        allowed_callback_hosts=("127.0.0.1",),
     )
-    d = Dispatcher(store, settings)
+    d = Dispatcher(store, settings, poll_interval=0.05)
     d.start()
     names = {t.name for t in threading.enumerate()}
     assert {"webhook-claimer", "webhook-worker-1", "webhook-worker-3"} <= names
@@ -400,7 +400,7 @@ def test_a_stored_url_that_fails_the_check_is_dead_and_never_sent(
     with WebhookReceiver() as allowed:
         bad = add_row(store, f"http://127.0.0.1:{canary.port}{path}")
         control = add_row(store, allowed.url("/control"))
-        dispatch(allowed=AllowList.parse(["cb.example", f"127.0.0.1:{allowed.port}"]))
+        dispatch(allowed_callback_hosts=("cb.example", f"127.0.0.1:{allowed.port}"))
         assert [r.webhook_id for r in allowed.wait_for_count(1)] == [control.id]
         (dead,) = wait_for(lambda: store.list_dead(), what="a dead letter")
     assert dead.row.id == bad.id and "unusable URL" in (dead.last_error or "")
@@ -414,7 +414,7 @@ def test_a_host_off_the_allow_list_is_dead_and_never_sent(
 ) -> None:
     canary = receiver
     add_row(store, canary.url("/x"))
-    dispatch(allowed=AllowList.parse(["cb.example"]).with_targets(["http://127.0.0.1:9/cb"]))
+    dispatch(allowed_callback_hosts=("cb.example",), default_callback_url="http://127.0.0.1:9/cb")
     (dead,) = wait_for(lambda: store.list_dead(), what="a dead letter")
     assert f"127.0.0.1:{canary.port} is neither on webhooks.allowed_callback_hosts" in (
         dead.last_error or ""
@@ -428,7 +428,7 @@ def test_a_redirect_is_not_followed(
     canary = receiver
     with WebhookReceiver(status=(302, {"Location": canary.url("/redirected")})) as allowed:
         row = add_row(store, allowed.url("/cb"))
-        dispatch(allowed=AllowList.parse([f"127.0.0.1:{allowed.port}"]))
+        dispatch(allowed_callback_hosts=(f"127.0.0.1:{allowed.port}",))
         (dead,) = wait_for(lambda: store.list_dead(), what="a dead letter")
         assert allowed.count == 1
     assert dead.row.id == row.id and (dead.last_error or "").startswith("HTTP 302")

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from gateway import metrics
-from gateway.engine import Engine, EngineSettings, Ticket
+from gateway.config import Config, SmppSettings, StoreSettings
+from gateway.engine import Engine, Ticket
 from gateway.model import ClaimedMessage, Segment, SegmentResult, State, SubmitParams
 from gateway.smpp import codec
 from gateway.testing.waiting import wait_for
@@ -176,19 +177,18 @@ def stopping() -> Iterator[list[threading.Thread]]:
 @pytest.fixture
 def rig(stopping: list[threading.Thread]) -> Iterator[Rig]:
     store, pool, clock = FakeStore(), FakePool(), Clock(NOW)
-    settings = EngineSettings(
-        claim_batch=16,
-        ready_low_water=32,
-        retry_min_delay=RETRY_MIN,
-        retry_max_delay=2 * RETRY_MIN,
-        stop_grace=0.0,
-        idle_poll=0.02,
-        mo_reassembly_timeout=60.0,
-        maintenance_interval=0.05,
-        retention=0.0,
-        retention_batch=500,
+    cfg = Config(
+        smpp=SmppSettings(retry_min_delay=RETRY_MIN, retry_max_delay=2 * RETRY_MIN, stop_grace=0.0),
+        store=StoreSettings(retention=0.0),
     )
-    engine = Engine(store, settings, lambda _e: pool, clock=clock)  # type: ignore[arg-type,return-value]
+    engine = Engine(
+        store,  # type: ignore[arg-type]
+        cfg,
+        lambda _e: pool,  # type: ignore[arg-type,return-value]
+        clock=clock,
+        idle_poll=0.02,
+        maintenance_interval=0.05,
+    )
     engine.start()
     yield Rig(engine, store, pool, clock)
     stopper = threading.Thread(target=engine.stop, name="test-engine-stop")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gateway.config import build_config
+from gateway.config_load import build_config
 from gateway.simulator.pdu import parse_bind, pdu
 from gateway.smpp import SessionPool, codec, session_settings
 from gateway.testing.waiting import wait_for

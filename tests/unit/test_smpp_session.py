@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from gateway import metrics
-from gateway.config import build_config
+from gateway.config_load import build_config
 from gateway.model import SubmitParams
 from gateway.simulator.pdu import ShortMessage, encode_sm, parse_bind, parse_sm, pdu
 from gateway.smpp import codec

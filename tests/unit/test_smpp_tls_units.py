@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, build_config, load_config
+from gateway.config_load import ConfigError, build_config, load_config
 from gateway.smpp.tls import LABELS, TlsError, TlsSettings, TlsStream, client_context
 from tests.tlscerts import Issued, Pki
 

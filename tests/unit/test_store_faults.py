@@ -19,9 +19,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from gateway.engine import Engine, EngineSettings, PendingWrites, Ticket
+from gateway.config import Config, SmppSettings
+from gateway.engine import Engine, PendingWrites, Ticket
 from gateway.model import State
-from gateway.store import StoreError
+from gateway.store import QUEUE_SIZE, StoreError, StoreSettings
 from gateway.store.postgres.conn import is_store_failure as pg_store_failure
 from gateway.store.sql import messages as ops
 from gateway.store.sqlite.store import SQLiteStore
@@ -346,7 +347,17 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(tmp_path: Path, clock: Clock) -> Iterator[FullDiskStore]:
-    s = FullDiskStore(tmp_path / "gateway.db", clock=clock).open()
+    path = tmp_path / "gateway.db"
+    s = FullDiskStore(
+        path,
+        StoreSettings(path=str(path)),
+        synchronous="FULL",
+        queue_size=QUEUE_SIZE,
+        clock=clock,
+        hooks=None,
+        on_commit=None,
+        on_effects=None,
+    ).open()
     yield s
     s.close()
 
@@ -391,8 +402,15 @@ class StubPool:
 @pytest.fixture
 def engine(store: FullDiskStore, clock: Clock) -> Iterator[tuple[Engine, StubPool]]:
     pool = StubPool()
-    settings = EngineSettings(idle_poll=0.02, maintenance_interval=0.02, stop_grace=0.0)
-    eng = Engine(store, settings, lambda _e: pool, clock=clock)  # type: ignore[arg-type,return-value]
+    cfg = Config(smpp=SmppSettings(stop_grace=0.0))
+    eng = Engine(
+        store,
+        cfg,
+        lambda _e: pool,  # type: ignore[arg-type,return-value]
+        clock=clock,
+        idle_poll=0.02,
+        maintenance_interval=0.02,
+    )
     eng.start()
     yield eng, pool
     eng.stop()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, build_config
+from gateway.config_load import ConfigError, build_config
 from gateway.model import State
 from gateway.store import StoreError, migrate_store, open_store
 from gateway.store.location import parse_location

@@ -9,6 +9,7 @@ Two "daemons" are two PostgresStore objects with their own owner ids and clocks.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +29,7 @@ from gateway.model import (
     State,
     StateChange,
 )
-from gateway.store import StoreError, StoreHooks, open_store
+from gateway.store import StoreError, StoreHooks, StoreSettings, open_store
 from gateway.store.migrate import discover
 from gateway.store.postgres.migrate import migrate, missing
 from gateway.store.postgres.store import PostgresStore
@@ -79,7 +80,10 @@ def open_pg(url: str) -> Iterator[Callable[..., PostgresStore]]:
     opened: list[Any] = []
 
     def make(**kw: Any) -> PostgresStore:
-        store = open_store(url, **kw)
+        """Keyword arguments naming [store] settings set them; the rest wire the store."""
+        fields = {f.name for f in dataclasses.fields(StoreSettings)}
+        settings = StoreSettings(url=url, **{k: v for k, v in kw.items() if k in fields})
+        store = open_store(settings, **{k: v for k, v in kw.items() if k not in fields})
         opened.append(store)
         return store  # type: ignore[return-value]
 
@@ -198,8 +202,8 @@ def test_a_dead_daemons_claims_are_taken_after_the_lease(
     open_pg: Callable[..., PostgresStore],
 ) -> None:
     clock, events = Clock(), []
-    a = open_pg(clock=clock, lease=30.0)
-    b = open_pg(clock=clock, lease=30.0, on_event=lambda name, n: events.append((name, n)))
+    a = open_pg(clock=clock, claim_lease=30.0)
+    b = open_pg(clock=clock, claim_lease=30.0, on_event=lambda name, n: events.append((name, n)))
     a.accept([msg("x", 1.0), msg("y", 2.0)])
     assert [m.id for m in a.claim(10)] == ["x", "y"]
     a.finish("y", State.SENT, at=clock.now)
@@ -216,7 +220,7 @@ def test_a_dead_daemons_claims_are_taken_after_the_lease(
 
 def test_a_live_daemon_renews_its_claims(open_pg: Callable[..., PostgresStore]) -> None:
     clock = Clock()
-    a, b = open_pg(clock=clock, lease=30.0), open_pg(clock=clock, lease=30.0)
+    a, b = open_pg(clock=clock, claim_lease=30.0), open_pg(clock=clock, claim_lease=30.0)
     a.accept([msg("x")])
     a.claim(1)
     clock.now += 25.0
@@ -375,9 +379,9 @@ def test_two_daemons_migrating_at_once_apply_each_file_once(url: str) -> None:
 
 def test_no_migrate_on_start_refuses_an_old_schema(url: str) -> None:
     with pytest.raises(StoreError, match="smpp-gateway migrate"):
-        open_store(url, migrate_on_start=False)
+        open_store(StoreSettings(url=url, migrate_on_start=False))
     migrate(url)
-    open_store(url, migrate_on_start=False).close()
+    open_store(StoreSettings(url=url, migrate_on_start=False)).close()
 
 
 def test_new_work_notifies_other_daemons(open_pg: Callable[..., PostgresStore]) -> None:
@@ -465,7 +469,7 @@ def test_the_exact_id_wins_over_another_reading(store: PostgresStore) -> None:
 
 def test_release_gives_back_only_this_daemons_claims(open_pg: Callable[..., PostgresStore]) -> None:
     clock = Clock()
-    a, b = open_pg(clock=clock, lease=30.0), open_pg(clock=clock, lease=30.0)
+    a, b = open_pg(clock=clock, claim_lease=30.0), open_pg(clock=clock, claim_lease=30.0)
     a.accept([msg("x", 1.0), msg("y", 2.0)])
     a.claim(2)
     clock.now += 31.0  # A stalled past its lease; B takes both over

@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -27,6 +26,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from gateway import receipts as receipt_ids
+from gateway.config import StoreSettings
 from gateway.model import (
     ClaimedMessage,
     InboundPart,
@@ -73,34 +73,28 @@ class PostgresStore(SharedOperations):
     def __init__(
         self,
         url: str,
+        settings: StoreSettings,
         *,
-        commit_max_batch: int = 512,
-        commit_max_delay: float = 0.002,
-        on_commit: OnCommit | None = None,
-        queue_size: int = 100_000,
-        clock: Callable[[], float] = time.time,
-        hooks: StoreHooks | None = None,
-        on_effects: Callable[[Effects], None] | None = None,
-        pool_size: int = 4,
-        lease: float = 30.0,
-        owner: str | None = None,
-        migrate: bool = True,
-        on_event: OnEvent | None = None,
-        writers: int = 1,
+        queue_size: int,
+        clock: Callable[[], float],
+        hooks: StoreHooks | None,
+        on_commit: OnCommit | None,
+        on_effects: Callable[[Effects], None] | None,
+        on_event: OnEvent | None,
     ) -> None:
         self.url = url
-        self.owner = owner or default_owner()
-        self.lease = lease
+        self.owner = default_owner()
+        self.lease = settings.claim_lease
         self._clock = clock
         self._hooks = hooks or StoreHooks()
-        self._migrate = migrate
+        self._migrate = settings.migrate_on_start
         self._on_event = on_event or _no_event
         self._writers = Writers(
             lambda i: Writer(
                 self._connect_writer,
                 name=f"store-writer-{i}",
-                max_batch=min(commit_max_batch, MAX_BATCH),
-                max_delay=commit_max_delay,
+                max_batch=min(settings.commit_max_batch, MAX_BATCH),
+                max_delay=settings.commit_max_delay,
                 queue_size=queue_size,
                 on_commit=on_commit,
                 on_effects=on_effects,
@@ -109,10 +103,14 @@ class PostgresStore(SharedOperations):
                 probe=pg.probe,
                 is_store_failure=is_store_failure,
             ),
-            writers,
+            settings.writers,
         )
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=max(1, pool_size), open=False, kwargs={"autocommit": True}
+            url,
+            min_size=1,
+            max_size=settings.pool_size,
+            open=False,
+            kwargs={"autocommit": True},
         )
         self._listener = Listener(url, pg.WORK_CHANNEL)
         self._stop = threading.Event()

@@ -16,13 +16,13 @@ import fcntl
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from gateway.config import StoreSettings
 from gateway.model import (
     ClaimedMessage,
     InboundPart,
@@ -92,15 +92,14 @@ class SQLiteStore(SharedOperations):
     def __init__(
         self,
         path: str | Path,
+        settings: StoreSettings,
         *,
-        commit_max_batch: int = 512,
-        commit_max_delay: float = 0.002,
-        on_commit: OnCommit | None = None,
-        synchronous: str = "FULL",
-        queue_size: int = 100_000,
-        clock: Callable[[], float] = time.time,
-        hooks: StoreHooks | None = None,
-        on_effects: Callable[[Effects], None] | None = None,
+        synchronous: str,
+        queue_size: int,
+        clock: Callable[[], float],
+        hooks: StoreHooks | None,
+        on_commit: OnCommit | None,
+        on_effects: Callable[[Effects], None] | None,
     ) -> None:
         if synchronous.upper() not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS}")
@@ -110,8 +109,8 @@ class SQLiteStore(SharedOperations):
         self._hooks = hooks or StoreHooks()
         self._writer = Writer(
             self._connect_writer,
-            max_batch=commit_max_batch,
-            max_delay=commit_max_delay,
+            max_batch=settings.commit_max_batch,
+            max_delay=settings.commit_max_delay,
             queue_size=queue_size,
             on_commit=on_commit,
             on_effects=on_effects,

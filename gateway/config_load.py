@@ -1,0 +1,230 @@
+"""Loading the configuration: TOML file + environment, secrets from files, every problem.
+
+Precedence: environment > TOML > default. Secrets (secret=True) may also come from files:
+env > env *_FILE > TOML value > TOML *_file > default. An empty environment variable
+counts as unset. The declarations are in config.py; values are parsed and checked by
+config_values.py.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gateway import config_values as v
+from gateway.config import (
+    BY_KEY,
+    ENV_PREFIX,
+    SECTION_CLASSES,
+    SECTIONS,
+    SETTINGS,
+    Config,
+    Setting,
+)
+
+
+class ConfigError(ValueError):
+    """Every problem found, each as "section.key: message"."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+# ---- loading --------------------------------------------------------------------------
+
+
+def load_config(path: str | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the TOML file `path` (None: none) and `environ` (None: os.environ).
+
+    Raises ConfigError listing every problem found, not just the first.
+    """
+    data: Mapping[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read config file: {exc.strerror}"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+    return build_config(data, environ, path=path)
+
+
+def build_config(
+    data: Mapping[str, Any], environ: Mapping[str, str] | None = None, *, path: str | None = None
+) -> Config:
+    """A Config from parsed TOML `data` ({section: {key: value}}) and the environment.
+
+    load_config's second half; also the easy way to make a Config in a test.
+    """
+    env = os.environ if environ is None else environ
+    base = Path(path).parent if path else Path(".")
+    problems = _unknown_keys(data) + _unknown_env(env)
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        table = data.get(s.section)
+        try:
+            values[s.key] = _resolve(s, table if isinstance(table, Mapping) else {}, env, base)
+        except v.Problem as exc:
+            problems.append(f"{s.key}: {exc}")
+    problems += _cross_checks(values)
+    if problems:
+        raise ConfigError(problems)
+    sections = {
+        section: cls(**{s.name: values[s.key] for s in SETTINGS if s.section == section})
+        for section, cls in SECTION_CLASSES.items()
+    }
+    return Config(**sections, path=path)
+
+
+def _hint(name: str, known: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _key_hint(key: str, known: list[str]) -> str:
+    """host_file names no setting, but host does: suggest it before similar file keys."""
+    base = key.removesuffix("_file")
+    return f" (did you mean {base!r}?)" if base != key and base in known else _hint(key, known)
+
+
+def _unknown_keys(data: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for section, table in data.items():
+        if section not in SECTIONS:
+            problems.append(f"{section}: unknown section{_hint(section, SECTIONS)}")
+        elif not isinstance(table, Mapping):
+            problems.append(f"{section}: expected a [{section}] table")
+        else:
+            ours = [s for s in SETTINGS if s.section == section]
+            known = [s.name for s in ours] + [s.file_key for s in ours if s.secret]
+            problems += [
+                f"{section}.{key}: unknown key{_key_hint(key, known)}"
+                for key in table
+                if key not in known
+            ]
+    return problems
+
+
+def _unknown_env(env: Mapping[str, str]) -> list[str]:
+    """SMPP_GATEWAY_<SECTION>_* variables that name no setting: a typo must not pass."""
+    known = {s.env for s in SETTINGS} | {s.file_env for s in SETTINGS if s.secret}
+    problems = []
+    for name in sorted(env):
+        for section in SECTIONS:
+            prefix = f"{ENV_PREFIX}{section.upper()}_"
+            if name.startswith(prefix) and name not in known:
+                key = f"{section}.{name[len(prefix) :].lower()}"
+                names = [s.env for s in SETTINGS if s.section == section]
+                hint = _hint(name, names).replace("did you mean", "did you mean variable")
+                problems.append(f"{key}: unknown setting (environment variable {name}){hint}")
+    return problems
+
+
+def _resolve(s: Setting, table: Mapping[str, Any], env: Mapping[str, str], base: Path) -> Any:
+    """The setting's value from the first source that has one (see the module doc)."""
+    assert s.env is not None
+    origin = ""
+    try:
+        if env.get(s.env, ""):
+            origin = f"from {s.env}"
+            value = v.from_text(s, env[s.env])
+        elif s.secret and env.get(s.file_env, ""):
+            origin = f"from {s.file_env}"
+            value = v.read_secret_file(s, env[s.file_env], Path("."))
+        elif s.name in table:
+            value = v.from_toml(s, table[s.name])
+            if s.path and value:
+                value = str(base / value)
+        elif s.secret and s.file_key in table:
+            origin = f"from {s.section}.{s.file_key}"
+            value = v.read_secret_file(s, table[s.file_key], base)
+        else:
+            return s.default
+        return v.check(s, value)
+    except v.Problem as exc:
+        raise v.Problem(f"{exc} ({origin})" if origin else str(exc)) from None
+
+
+def _cross_checks(values: Mapping[str, Any]) -> list[str]:
+    """Rules between settings; only settings that parsed take part."""
+    problems = []
+    keys = BY_KEY["http.api_keys"]
+    if "http.api_keys" in values and not values["http.api_keys"]:
+        problems.append(
+            f"http.api_keys: API keys required; set {keys.env} (comma-separated), "
+            f"{keys.file_env}, or {keys.file_key} in [http] (a file with one key per line)"
+        )
+    for low, high in [
+        ("smpp.reconnect_min_delay", "smpp.reconnect_max_delay"),
+        ("smpp.retry_min_delay", "smpp.retry_max_delay"),
+    ]:
+        if low in values and high in values and values[low] > values[high]:
+            problems.append(
+                f"{low}: must be <= {high} ({v.fmt(values[low])} > {v.fmt(values[high])})"
+            )
+    return problems + _tls_checks(values)
+
+
+def _tls_checks(values: Mapping[str, Any]) -> list[str]:
+    """smpp.tls_*: ignored settings are a mistake; with TLS on, the context must build."""
+    keys = [s.key for s in SETTINGS if s.key.startswith("smpp.tls")]
+    if any(key not in values for key in keys):
+        return []  # a parse problem is listed already
+    if not values["smpp.tls"]:
+        return [
+            f"{key}: has no effect while smpp.tls is false"
+            for key in keys
+            if key != "smpp.tls" and values[key] != BY_KEY[key].default
+        ]
+    from gateway.smpp.tls import TlsConfigError, TlsSettings, client_context
+
+    settings = TlsSettings(
+        **{key.removeprefix("smpp.tls_"): values[key] for key in keys if key != "smpp.tls"}
+    )
+    try:
+        client_context(settings)
+    except TlsConfigError as exc:
+        return [f"smpp.{exc.setting}: {exc}"]
+    return []
+
+
+# ---- using it -------------------------------------------------------------------------
+
+
+def check_config(path: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The problems of a config file with this environment; [] when it is fine."""
+    try:
+        load_config(path, environ)
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def check_config_command(path: str, environ: Mapping[str, str] | None = None) -> int:
+    """`smpp-gateway check-config FILE`: each problem on stderr and 1, or "ok: FILE" and 0."""
+    problems = check_config(path, environ)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
+    print(f"ok: {path}")
+    return 0
+
+
+def config_summary(cfg: Config) -> dict[str, Any]:
+    """Flat {"section.key": value} for a startup log line; secrets as "***" or "unset"."""
+    summary: dict[str, Any] = {"path": cfg.path}
+    for s in SETTINGS:
+        value = getattr(getattr(cfg, s.section), s.name)
+        if s.secret:
+            summary[s.key] = "***" if value else "unset"
+        else:
+            summary[s.key] = list(value) if isinstance(value, tuple) else value
+    return summary
