@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import ssl
 import sys
 import tomllib
 from collections.abc import Callable, Mapping
@@ -74,6 +75,17 @@ class Setting:
         return f"{self.env}_FILE"
 
 
+def _readable_file(value: str) -> str | None:
+    """Empty, or a file this process can read (relative: to the working directory)."""
+    if not value:
+        return None
+    try:
+        with open(value, "rb"):
+            return None
+    except OSError as exc:
+        return f"cannot read {value!r}: {exc.strerror}"
+
+
 # fmt: off
 S = Setting
 SETTINGS: tuple[Setting, ...] = (
@@ -85,9 +97,26 @@ SETTINGS: tuple[Setting, ...] = (
       "Extra listener serving only /metrics, host:port (no API key); empty: /metrics on the "
       "API port only.", validate=v.optional_listen),
     S("http", "threads", int, 32,
-      "Request threads of the single gunicorn gthread worker.", min=1, max=1024),
+      "Request threads of the HTTP worker; they only ever run whole, buffered requests.",
+      min=1, max=1024),
     S("http", "max_body_bytes", int, 1_048_576,
-      "Largest request body accepted, in bytes; a larger one is answered 413.", min=1),
+      "Largest request body accepted, in bytes; a larger one is answered 413 (by "
+      "Content-Length before it is sent, chunked as soon as it grows past).", min=1),
+    S("http", "request_read_timeout", Duration, 10.0,
+      "A request must be whole this long after its first byte (a new connection: its first "
+      "byte, TLS handshake included, this long after connecting); else 408 and closed."),
+    S("http", "max_connections", int, 1000,
+      "Connections the HTTP worker holds open at once (reading, served, idle); at the cap new "
+      "ones wait in the kernel's listen backlog until one closes.", min=1, max=100_000),
+    S("http", "tls_certificate", str, "",
+      "PEM certificate (chain) file: the API serves HTTPS only (TLS 1.2+); empty: plain HTTP.",
+      validate=_readable_file),
+    S("http", "tls_key", str, "",
+      "PEM private key file of tls_certificate (unencrypted; readable by the daemon only).",
+      validate=_readable_file),
+    S("http", "tls_client_ca", str, "",
+      "PEM CA file for mutual TLS: when set, clients must present a certificate it signed.",
+      validate=_readable_file),
     S("http", "validation_http_status", int, 200,
       "HTTP status of answers with responseCode 2-8 (the provider answers 200).",
       choices=(200, 400)),
@@ -448,6 +477,9 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
             f"http.api_keys: API keys required; set {keys.env} (comma-separated), "
             f"{keys.file_env}, or {keys.file_key} in [http] (a file with one key per line)"
         )
+    tls = ("http.tls_certificate", "http.tls_key", "http.tls_client_ca")
+    if all(key in values for key in tls):
+        problems += _tls_problems(*(values[key] for key in tls))
     for low, high in [
         ("smpp.reconnect_min_delay", "smpp.reconnect_max_delay"),
         ("smpp.retry_min_delay", "smpp.retry_max_delay"),
@@ -480,6 +512,34 @@ def _tls_checks(values: Mapping[str, Any]) -> list[str]:
     except TlsConfigError as exc:
         return [f"smpp.{exc.setting}: {exc}"]
     return []
+
+
+def _tls_problems(certificate: str, key: str, client_ca: str) -> list[str]:
+    """HTTPS settings together: both halves of the pair, which load and match; a CA that loads.
+
+    Loading them here makes `check-config` (and a start) fail on what would otherwise only
+    fail in the worker, after the store and the SMPP binds are up."""
+    if not certificate:
+        given = "http.tls_key" if key else "http.tls_client_ca" if client_ca else ""
+        return [f"http.tls_certificate: required with {given}"] if given else []
+    if not key:
+        return ["http.tls_key: required with http.tls_certificate"]
+
+    def no_password() -> str:
+        raise ValueError("the key is encrypted; give an unencrypted key file")
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    problems = []
+    try:
+        context.load_cert_chain(certificate, key, password=no_password)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        problems.append(f"http.tls_key: {key!r} and certificate {certificate!r}: {exc}")
+    if client_ca:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except (OSError, ValueError) as exc:
+            problems.append(f"http.tls_client_ca: {client_ca!r} holds no usable CA: {exc}")
+    return problems
 
 
 # ---- using it -------------------------------------------------------------------------
