@@ -514,6 +514,14 @@ def _tls_checks(values: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _has_pem_certificate(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return ssl.PEM_HEADER.encode() in fh.read()
+    except OSError:
+        return False
+
+
 def _tls_problems(certificate: str, key: str, client_ca: str) -> list[str]:
     """HTTPS settings together: both halves of the pair, which load and match; a CA that loads.
 
@@ -530,10 +538,12 @@ def _tls_problems(certificate: str, key: str, client_ca: str) -> list[str]:
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     problems = []
+    if not _has_pem_certificate(certificate):
+        return [f"http.tls_certificate: {certificate!r} holds no PEM certificate"]
     try:
         context.load_cert_chain(certificate, key, password=no_password)
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        problems.append(f"http.tls_key: {key!r} and certificate {certificate!r}: {exc}")
+        problems.append(f"http.tls_key: {key!r} does not load with {certificate!r}: {exc}")
     if client_ca:
         try:
             context.load_verify_locations(cafile=client_ca)
