@@ -13,7 +13,7 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -120,9 +120,10 @@ def read_until_closed(socks: list[socket.socket], timeout: float) -> dict[socket
     return received
 
 
-def timed(call) -> float:
+def timed(call: Callable[[], object]) -> float:
+    """Seconds `call` took; it must return something truthy (a success)."""
     started = time.perf_counter()
-    call()
+    assert call()
     return time.perf_counter() - started
 
 
@@ -146,8 +147,8 @@ def test_200_slow_and_200_silent_clients_do_not_delay_a_send_and_are_closed_at_t
         wait_for(lambda: min(trickler.sent.values()) >= 2, timeout=5, what="2 bytes from each")
         sends, healths = [], []
         for _ in range(5):
-            sends.append(timed(lambda: gateway.send(**SEND)))
-            healths.append(timed(lambda: gateway.get("/healthz").status == 200 or 1 / 0))
+            sends.append(timed(lambda: gateway.send(**SEND)["responseCode"] == 0))
+            healths.append(timed(lambda: gateway.get("/healthz").status == 200))
         # they were all still hanging while the sends went through
         assert not trickler.readable_at, "a slow client was answered before its deadline"
         assert max(sends) < 1.0 and max(healths) < 1.0, (sends, healths)
@@ -260,3 +261,21 @@ def test_expect_100_continue_is_answered_before_the_body(gateway, sim):
         status, answer = read_response(sock)
     assert status == 200 and answer["responseCode"] == 0
     sim.wait_for(lambda s: s["submit_sm"] == 1)
+
+
+def test_at_the_connection_cap_new_clients_wait_for_a_slot_and_are_then_served(
+    sim, start_gateway, closing
+):
+    """http.max_connections: beyond it the kernel's backlog holds new connections; the
+    silent ones holding the slots leave at their deadline and the waiting send goes on."""
+    gateway = start_gateway(sim.port, http={"request_read_timeout": 2.0, "max_connections": 8})
+    silent = connect_many(gateway.port, 8)
+    closing += silent
+    started = time.monotonic()
+    assert gateway.send(**SEND)["responseCode"] == 0
+    waited = time.monotonic() - started
+    assert 1.0 < waited < 6.0, waited  # the slots freed at the silent clients' 2 s deadline
+    wait_submits(sim, 1)
+    for sock in silent:
+        sock.settimeout(5)
+        assert sock.recv(1) == b""  # closed by the server, unanswered
