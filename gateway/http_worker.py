@@ -52,6 +52,7 @@ READ_SIZE = 65_536
 ACCEPT_BATCH = 64  # connections accepted per readiness event of a listener
 LINGER_SECONDS = 2.0  # a closing connection's input is drained this long at most
 LINGER_MAX_BYTES = 1_048_576
+STOP_LINGER_SECONDS = 0.2  # stopping: the worker should not wait on clients that linger
 STOP_IDLE_LINGER = 2.0  # idle connections stay this long after SIGTERM (gunicorn's value)
 ACCEPT_PAUSE = 0.5  # out of file descriptors: stop accepting this long
 FD_RESERVE = 256  # file descriptors besides connections (store, SMPP, logs, pipes)
@@ -392,7 +393,7 @@ class BufferingThreadWorker(ThreadWorker):
             lambda done: self.method_queue.defer(self.finish_request, conn, done)
         )
 
-    def handle(self, conn: Conn) -> bool:  # type: ignore[override]
+    def handle(self, conn: Conn) -> bool:
         """Serve one buffered request in a request thread; True keeps the connection."""
         req = None
         try:
@@ -412,7 +413,7 @@ class BufferingThreadWorker(ThreadWorker):
             self.handle_error(req, conn.sock, conn.client, exc)
         return False
 
-    def finish_request(self, conn: Conn, future: Future[bool]) -> None:  # type: ignore[override]
+    def finish_request(self, conn: Conn, future: Future[bool]) -> None:
         """Back in the main loop: keep the connection for its next request, or close it."""
         if conn.state is State.CLOSED:
             return
@@ -473,7 +474,8 @@ class BufferingThreadWorker(ThreadWorker):
             return
         conn.state = State.LINGERING
         conn.drained = 0
-        self._set_deadline(conn, time.monotonic() + LINGER_SECONDS)
+        linger = LINGER_SECONDS if self.alive else STOP_LINGER_SECONDS
+        self._set_deadline(conn, time.monotonic() + linger)
         self._watch(conn, selectors.EVENT_READ)
 
     def _drain(self, conn: Conn) -> None:
