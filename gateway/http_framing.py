@@ -17,11 +17,15 @@ them, because gunicorn checks them only while the application reads the body.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from gunicorn.http.body import CHUNK_EXT_RE
 
 HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+# the header fields that decide where a request ends: name exactly as gunicorn reads it
+# (no space before the colon), value up to the end of the line
+FRAMING_FIELDS = re.compile(rb"\r\n(content-length|transfer-encoding|expect):([^\r]*)", re.I)
 # chunk-size lines, trailers and tiny chunks cost wire bytes beyond the body itself
 CHUNKED_OVERHEAD_BYTES = 65_536
 
@@ -125,15 +129,15 @@ class RequestScanner:
         if idx < 0:
             return Verdict.INCOMPLETE
         self._head_end = head_end
-        return self._framing(bytes(buf[start:idx]).split(b"\r\n"))
+        return self._framing(buf, start, idx + 2)
 
     def _check_bare_lf(self, buf: bytes | bytearray, start: int, end: int) -> Refusal | None:
         """gunicorn refuses a head line ending in a bare LF; refuse it before waiting on."""
         pos = max(start, self._lf_checked)
-        while (lf := buf.find(b"\n", pos, end)) >= 0:
-            if lf == start or buf[lf - 1] != 0x0D:
-                return Refusal(400, "Bad Request", "a line of the request head ends in a bare LF")
-            pos = lf + 1
+        # every LF from pos on must close a CRLF (whose CR may sit just before pos)
+        pairs_from = pos - 1 if pos > start else pos
+        if buf.count(b"\n", pos, end) != buf.count(b"\r\n", pairs_from, end):
+            return Refusal(400, "Bad Request", "a line of the request head ends in a bare LF")
         self._lf_checked = end
         return None
 
@@ -147,19 +151,19 @@ class RequestScanner:
             return Refusal(414, "URI Too Long", f"request line longer than {limit} bytes")
         return None
 
-    def _framing(self, lines: list[bytes]) -> Verdict | Refusal | None:
-        """How the body is framed, from the head's lines (request line first)."""
-        http11 = lines[0].endswith(b" HTTP/1.1")
+    def _framing(self, buf: bytes | bytearray, start: int, end: int) -> Verdict | Refusal | None:
+        """How the body is framed, from the head in buf[start:end] (its final CRLF included)."""
+        line_end = buf.find(b"\r\n", start, end)
+        http11 = buf[line_end - 9 : line_end] == b" HTTP/1.1"
         lengths: list[bytes] = []
         codings: list[bytes] = []
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name, value = name.upper(), value.strip(b" \t")
+        for field in FRAMING_FIELDS.finditer(buf, line_end, end):
+            name, value = field.group(1).upper(), field.group(2).strip(b" \t")
             if name == b"CONTENT-LENGTH":
                 lengths.append(value)
             elif name == b"TRANSFER-ENCODING":
                 codings += [c.strip(b" \t").lower() for c in value.split(b",")]
-            elif name == b"EXPECT" and value.lower() == b"100-continue":
+            elif value.lower() == b"100-continue":
                 self._expect_continue = http11
         if codings:
             if codings[-1] != b"chunked" or codings.count(b"chunked") > 1 or lengths or not http11:

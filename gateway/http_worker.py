@@ -356,6 +356,8 @@ class BufferingThreadWorker(ThreadWorker):
                     eof = True
                     break
                 conn.buf += data
+                if len(data) < READ_SIZE and not _tls_pending(conn.sock):
+                    break  # most likely all there is; the poller says when more comes
         except RETRY:
             pass
         except OSError as exc:
@@ -444,8 +446,7 @@ class BufferingThreadWorker(ThreadWorker):
             wait = min(wait, STOP_IDLE_LINGER)
         self._set_deadline(conn, now + wait)
         self._watch(conn, selectors.EVENT_READ)
-        pending = isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending()
-        if rest or pending:
+        if rest or _tls_pending(conn.sock):
             self._read(conn)  # a pipelined request, or TLS bytes the poller cannot see
 
     # ---- refusing, expiring, closing -----------------------------------------------------
@@ -547,6 +548,11 @@ def _send_quietly(sock: socket.socket, data: bytes) -> None:
     """One non-blocking send of a short answer; a client that cannot take it goes without."""
     with contextlib.suppress(OSError):
         sock.send(data)
+
+
+def _tls_pending(sock: socket.socket) -> bool:
+    """Decrypted bytes held inside the TLS layer: the poller cannot see those."""
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
 
 def _ip(conn: Conn) -> str:
