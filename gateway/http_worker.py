@@ -356,8 +356,9 @@ class BufferingThreadWorker(ThreadWorker):
                     eof = True
                     break
                 conn.buf += data
-                if len(data) < READ_SIZE and not _tls_pending(conn.sock):
-                    break  # most likely all there is; the poller says when more comes
+                if len(data) < READ_SIZE and not isinstance(conn.sock, ssl.SSLSocket):
+                    break  # all the kernel had; the poller says when more comes (TLS reads
+                    # return one record at a time, so those go on until told to wait)
         except RETRY:
             pass
         except OSError as exc:

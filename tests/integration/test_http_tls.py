@@ -69,6 +69,9 @@ def test_a_send_over_https_reaches_the_smsc_and_status_speaks_https(sim, start_g
     assert gateway.send(**SEND)["responseCode"] == 0
     (submit,) = wait_submits(sim, 1)
     assert bytes.fromhex(submit["short_message"]) == b"over tls"
+    # a body of many TLS records is buffered whole, then answered
+    long = gateway.request("POST", "/sms", {**SEND, "text": "x" * 100_000})
+    assert long.status == 400 and long.json()["field"] == "text"
     result = status_command(gateway)
     assert result.returncode == 0, result.stderr
     assert '"ready": true' in result.stdout
