@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import ssl
 import sys
 import tomllib
 from collections.abc import Callable, Mapping
@@ -109,14 +108,16 @@ SETTINGS: tuple[Setting, ...] = (
       "Connections the HTTP worker holds open at once (reading, served, idle); at the cap new "
       "ones wait in the kernel's listen backlog until one closes.", min=1, max=100_000),
     S("http", "tls_certificate", str, "",
-      "PEM certificate (chain) file: the API serves HTTPS only (TLS 1.2+); empty: plain HTTP.",
-      validate=_readable_file),
+      "PEM certificate chain (leaf first): the API then serves HTTPS only, TLS 1.2+; empty: "
+      "plain HTTP. A relative name is relative to this file's directory.",
+      path=True, validate=_readable_file),
     S("http", "tls_key", str, "",
-      "PEM private key file of tls_certificate (unencrypted; readable by the daemon only).",
-      validate=_readable_file),
+      "Unencrypted PEM private key of tls_certificate: give it as tls_key_file (or "
+      "SMPP_GATEWAY_HTTP_TLS_KEY_FILE), a file only the daemon can read.", secret=True),
     S("http", "tls_client_ca", str, "",
-      "PEM CA file for mutual TLS: when set, clients must present a certificate it signed.",
-      validate=_readable_file),
+      "PEM CA certificates for mutual TLS: when set, every client must present a "
+      "certificate they signed. Relative to this file's directory.",
+      path=True, validate=_readable_file),
     S("http", "validation_http_status", int, 200,
       "HTTP status of answers with responseCode 2-8 (the provider answers 200).",
       choices=(200, 400)),
@@ -514,42 +515,23 @@ def _tls_checks(values: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _has_pem_certificate(path: str) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return ssl.PEM_HEADER.encode() in fh.read()
-    except OSError:
-        return False
-
-
 def _tls_problems(certificate: str, key: str, client_ca: str) -> list[str]:
-    """HTTPS settings together: both halves of the pair, which load and match; a CA that loads.
+    """http.tls_*: both halves of the pair, which load and match; a CA that loads.
 
-    Loading them here makes `check-config` (and a start) fail on what would otherwise only
-    fail in the worker, after the store and the SMPP binds are up."""
+    Building the worker's context here makes `check-config` (and a start) fail on what
+    would otherwise only fail in the worker, after the store and the SMPP binds are up."""
     if not certificate:
         given = "http.tls_key" if key else "http.tls_client_ca" if client_ca else ""
         return [f"http.tls_certificate: required with {given}"] if given else []
     if not key:
-        return ["http.tls_key: required with http.tls_certificate"]
+        return ["http.tls_key: required with http.tls_certificate (tls_key_file names the file)"]
+    from gateway.http_worker import TlsSetupError, server_context
 
-    def no_password() -> str:
-        raise ValueError("the key is encrypted; give an unencrypted key file")
-
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    problems = []
-    if not _has_pem_certificate(certificate):
-        return [f"http.tls_certificate: {certificate!r} holds no PEM certificate"]
     try:
-        context.load_cert_chain(certificate, key, password=no_password)
-    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        problems.append(f"http.tls_key: {key!r} does not load with {certificate!r}: {exc}")
-    if client_ca:
-        try:
-            context.load_verify_locations(cafile=client_ca)
-        except (OSError, ValueError) as exc:
-            problems.append(f"http.tls_client_ca: {client_ca!r} holds no usable CA: {exc}")
-    return problems
+        server_context(certificate, key, client_ca)
+    except TlsSetupError as exc:
+        return [f"http.{exc.setting}: {exc}"]
+    return []
 
 
 # ---- using it -------------------------------------------------------------------------

@@ -18,6 +18,10 @@ Deadlines (main loop only):
   at once, and the connection closed after a short drain (a lingering close), so that the
   client reads the answer instead of a reset.
 
+With TLS (http.tls_certificate) the worker builds one server context at start
+(server_context) and runs each handshake non-blocking in the selector loop under the
+first request's deadline, so a client that never completes one holds no thread either.
+
 Connections per worker are capped by gunicorn's `worker_connections`: at the cap the worker
 stops accepting and new connections wait in the kernel's listen backlog until one closes.
 Nothing is shared between workers, so any number of them can serve one listener.
@@ -36,16 +40,15 @@ import selectors
 import socket
 import ssl
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from gunicorn import http
-from gunicorn import sock as gsock
 from gunicorn.workers.gthread import ThreadWorker
 
+from gateway import tls_files
 from gateway.http_framing import FrameLimits, Refusal, RequestScanner, Verdict, head_limit
 
 READ_SIZE = 65_536
@@ -67,6 +70,9 @@ class WorkerSettings:
 
     request_read_timeout: float = 10.0
     max_body_bytes: int = 1_048_576
+    tls_certificate: str = ""  # a path; empty: plain HTTP
+    tls_key: str = field(default="", repr=False)  # PEM text (a secret)
+    tls_client_ca: str = ""  # a path; set: client certificates required
 
     @classmethod
     def of(cls, app: Any) -> WorkerSettings:
@@ -75,11 +81,48 @@ class WorkerSettings:
         return settings if isinstance(settings, cls) else cls()
 
 
-def tls_context(conf: Any, default_factory: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-    """gunicorn's `ssl_context` hook: its context (certificate, key, client CA), TLS 1.2+."""
-    context = default_factory()
+class TlsSetupError(ValueError):
+    """The TLS settings do not make a context; `setting` names the one at fault."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+def server_context(certificate: str, key: str, client_ca: str = "") -> ssl.SSLContext:
+    """The API's TLS context: the certificate chain and its key (PEM text), TLS 1.2 at
+    least, and with `client_ca` client certificates signed by it required (mutual TLS).
+
+    Built once per worker (gunicorn would build one per connection); the config loader
+    builds it too, so that a bad file stops `check-config` and the start."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not _holds_pem_certificate(certificate):
+        raise TlsSetupError("tls_certificate", f"{certificate!r} holds no PEM certificate")
+    try:
+        with tls_files.key_path(key) as keyfile:
+            context.load_cert_chain(certificate, keyfile, password=tls_files.no_passphrase)
+    except tls_files.EncryptedKey:
+        raise TlsSetupError("tls_key", "the key is encrypted; give it unencrypted") from None
+    except OSError as exc:  # ssl.SSLError included
+        why = tls_files.why(exc)
+        raise TlsSetupError("tls_key", f"does not load with {certificate!r}: {why}") from None
+    if client_ca:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except OSError as exc:
+            why = tls_files.why(exc)
+            raise TlsSetupError("tls_client_ca", f"{client_ca!r} gives no CA: {why}") from None
+        context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+def _holds_pem_certificate(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return ssl.PEM_HEADER.encode() in fh.read()
+    except OSError:
+        return False
 
 
 class State(enum.Enum):
@@ -183,9 +226,11 @@ class BufferingThreadWorker(ThreadWorker):
         """Connections beyond the threads wait in buffers, so gthread's warning does not apply."""
 
     def init_process(self) -> None:
-        if self.cfg.is_ssl:
-            # one context for the worker's life (gunicorn builds one per connection)
-            self.tls = gsock.ssl_context(self.cfg)
+        settings = self.settings
+        if settings.tls_certificate:
+            self.tls = server_context(
+                settings.tls_certificate, settings.tls_key, settings.tls_client_ca
+            )
         self._raise_fd_limit()
         super().init_process()  # runs the loop: last
 

@@ -8,7 +8,6 @@ submits, then unbinds. One worker is deliberate: binds must have one owner (DESI
 from __future__ import annotations
 
 import logging
-import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -101,18 +100,9 @@ def build_runtime(cfg: Config) -> Runtime:
 
 
 def tls_settings(http: Any) -> dict[str, Any]:
-    """gunicorn's TLS settings from [http]: none for plain HTTP; client certificates
-    required when a client CA is set; TLS 1.2 at least (the ssl_context hook)."""
-    if not http.tls_certificate:
-        return {}
-    settings: dict[str, Any] = {
-        "certfile": http.tls_certificate,
-        "keyfile": http.tls_key,
-        "ssl_context": http_worker.tls_context,
-    }
-    if http.tls_client_ca:
-        settings |= {"ca_certs": http.tls_client_ca, "cert_reqs": ssl.CERT_REQUIRED}
-    return settings
+    """gunicorn's view of TLS: a certificate means HTTPS (the https URL scheme, its log
+    lines). The worker builds the context itself, key included (gateway/http_worker.py)."""
+    return {"certfile": http.tls_certificate} if http.tls_certificate else {}
 
 
 class GatewayApplication(BaseApplication):
@@ -123,6 +113,9 @@ class GatewayApplication(BaseApplication):
         self.http_worker_settings = http_worker.WorkerSettings(
             request_read_timeout=cfg.http.request_read_timeout,
             max_body_bytes=cfg.http.max_body_bytes,
+            tls_certificate=cfg.http.tls_certificate,
+            tls_key=cfg.http.tls_key,
+            tls_client_ca=cfg.http.tls_client_ca,
         )
         # Taken out of the environment before gunicorn's master sends its own, too early,
         # READY=1; the worker sends it after load() (see gateway/systemd.py).

@@ -20,7 +20,7 @@ import pytest
 
 from tests.gatewayctl import API_KEY, GatewayProcess
 from tests.integration.helpers import wait_submits
-from tests.tlscerts import Authority, Issued
+from tests.tlscerts import Issued, Pki
 from tests.waiting import free_port
 
 pytestmark = pytest.mark.sqlite_only
@@ -28,30 +28,32 @@ pytestmark = pytest.mark.sqlite_only
 SEND = {"from": "Shop", "to": "41791234567", "text": "over tls"}
 
 
-class Pki:
+class Certificates:
     """A server CA with the gateway's certificate, and a client CA with one client."""
 
     def __init__(self, directory: Path) -> None:
-        self.server_ca = Authority(directory, "server-ca")
-        self.server = self.server_ca.issue("gateway", server=True)
-        self.client_ca = Authority(directory, "client-ca")
-        self.client = self.client_ca.issue("api-client", server=False)
-        self.stranger = Authority(directory, "other-ca").issue("stranger", server=False)
+        pki = Pki(directory)
+        self.server_ca = pki.authority("server-ca")
+        self.server = pki.issue(self.server_ca, "gateway", ["127.0.0.1", "localhost"])
+        self.client_ca = pki.authority("client-ca")
+        self.client = pki.issue(self.client_ca, "api-client", [], client=True)
+        self.stranger = pki.issue(pki.authority("other-ca"), "stranger", [], client=True)
 
     def http(self, client_ca: bool = False) -> dict[str, str]:
-        settings = {"tls_certificate": str(self.server.cert), "tls_key": str(self.server.key)}
-        return settings | ({"tls_client_ca": str(self.client_ca.pem)} if client_ca else {})
+        """[http] settings: the key is a secret, read from its file (tls_key_file)."""
+        settings = {"tls_certificate": str(self.server.cert), "tls_key_file": str(self.server.key)}
+        return settings | ({"tls_client_ca": str(self.client_ca.cert)} if client_ca else {})
 
     def client_context(self, identity: Issued | None = None) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.server_ca.pem))
+        context = ssl.create_default_context(cafile=str(self.server_ca.cert))
         if identity is not None:
             context.load_cert_chain(str(identity.cert), str(identity.key))
         return context
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Pki:
-    return Pki(tmp_path_factory.mktemp("pki"))
+def pki(tmp_path_factory) -> Certificates:
+    return Certificates(tmp_path_factory.mktemp("pki"))
 
 
 def status_command(gateway: GatewayProcess, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -104,7 +106,7 @@ def handshake(port: int, context: ssl.SSLContext) -> str:
         return str(tls.version())
 
 
-def old_client(pki: Pki) -> ssl.SSLContext:
+def old_client(pki: Certificates) -> ssl.SSLContext:
     """A client that offers TLS 1.1 and nothing newer (its own security level lowered)."""
     context = pki.client_context()
     context.set_ciphers("DEFAULT:@SECLEVEL=0")
@@ -113,7 +115,7 @@ def old_client(pki: Pki) -> ssl.SSLContext:
     return context
 
 
-def serve_one_tls11_handshake(pki: Pki) -> int:
+def serve_one_tls11_handshake(pki: Certificates) -> int:
     """A control server that accepts TLS 1.1: proves this machine's OpenSSL can speak it."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.set_ciphers("DEFAULT:@SECLEVEL=0")
