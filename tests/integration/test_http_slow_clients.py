@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.gatewayctl import API_KEY, GatewayProcess
+from gateway.testing.process import API_KEY, GatewayProcess
+from gateway.testing.waiting import wait_for
 from tests.integration.helpers import wait_submits
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.sqlite_only
 

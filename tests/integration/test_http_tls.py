@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.gatewayctl import API_KEY, GatewayProcess
+from gateway.testing.process import API_KEY, GatewayProcess
+from gateway.testing.waiting import free_port
 from tests.integration.helpers import wait_submits
 from tests.tlscerts import Issued, Pki
-from tests.waiting import free_port
 
 pytestmark = pytest.mark.sqlite_only
 
