@@ -3,15 +3,21 @@
 Why: the worker's selector loop (gateway/http_worker.py) gives a request to a request
 thread only once the whole request is buffered, so a slow or silent client holds a few
 bytes of memory instead of a thread. This scanner says whether the bytes so far hold a
-whole request, need more, or must be refused without waiting for the rest (a head or body
-over the limits, a chunked body that is not well-formed).
+whole request, need more, or must be refused without waiting for the rest.
 
 gunicorn's parser stays the authority on what the request means: it parses the buffered
 bytes again in the request thread. Where this scanner sees framing that gunicorn refuses
 at once (two Content-Lengths, Content-Length with Transfer-Encoding, an unknown transfer
 coding, chunked HTTP/1.0), it calls the head whole and lets gunicorn answer its 400,
-which it does before reading any body. Chunk lines are checked here as gunicorn checks
-them, because gunicorn checks them only while the application reads the body.
+which it does before reading any body.
+
+Two kinds of refusal: a head over the limits (414, 431) or with a bare LF (400) is
+answered by the worker, as gunicorn answered it before. A body over http.max_body_bytes,
+or chunked framing that breaks, is handed to the application with what has arrived and
+nothing after it (`Refusal.by_application`): the application answers in the endpoint's
+own format (JSON or XML, gateway/http/body.py) without reading further, since the body is
+known to exceed the limit (Content-Length, or more than the limit of chunk data buffered)
+or gunicorn's chunk reader stops at the broken line.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ CHUNKED_OVERHEAD_BYTES = 65_536
 class _Stage(enum.Enum):
     SIZE = "size"  # a chunk-size line comes next
     DATA = "data"  # chunk data and its CRLF
-    TRAILER = "trailer"  # after the last chunk: the (empty) trailer section
+    TRAILER = "trailer"  # after the last chunk: the trailer section (gunicorn checks it)
 
 
 class Verdict(enum.Enum):
@@ -44,11 +50,15 @@ class Verdict(enum.Enum):
 
 @dataclass(frozen=True)
 class Refusal:
-    """Answer this status and close; the rest of the request is not waited for."""
+    """Refuse the request and close; the rest of it is not waited for.
+
+    by_application: the application answers (see the module doc); else the worker answers
+    `status` itself."""
 
     status: int
     reason: str
     message: str
+    by_application: bool = False
 
 
 @dataclass(frozen=True)
@@ -191,14 +201,16 @@ class RequestScanner:
             step = self._chunk_data(buf) if self._stage is _Stage.DATA else self._chunk_line(buf)
             if step is not None:
                 return step
-        if len(buf) < self._pos + 2:
-            return Verdict.INCOMPLETE
-        if buf[self._pos : self._pos + 2] != b"\r\n":
-            # the API has no use for trailers; refusing them spares checking them as gunicorn
-            # would, which it does only while the application reads the body
-            return _bad_chunk("trailer fields are not accepted")
-        self.end = self._pos + 2
-        return Verdict.COMPLETE
+        if buf[self._pos : self._pos + 2] == b"\r\n":
+            self.end = self._pos + 2
+            return Verdict.COMPLETE
+        end = buf.find(b"\r\n\r\n", self._pos)
+        if end >= 0:
+            self.end = end + 4
+            return Verdict.COMPLETE
+        if len(buf) - self._pos > self.limits.head:
+            return _bad_chunk("trailer section too long")
+        return Verdict.INCOMPLETE
 
     def _chunk_line(self, buf: bytes | bytearray) -> Verdict | Refusal | None:
         """Reads one chunk-size line; None when the scan can go on."""
@@ -214,18 +226,21 @@ class RequestScanner:
         if size == 0:
             self._stage = _Stage.TRAILER
             return None
-        self._body_bytes += size
-        if self._body_bytes > self.limits.body:
-            return _too_large_body(self.limits.body)
         self._chunk_left, self._stage = size, _Stage.DATA
         return None
 
     def _chunk_data(self, buf: bytes | bytearray) -> Verdict | Refusal | None:
+        """One chunk's data and CRLF. More than the limit of data buffered is a 413, so the
+        application, reading limit + 1 bytes, finds them all here."""
+        over = self.limits.body - self._body_bytes  # data bytes still allowed
+        if self._chunk_left > over and len(buf) - self._pos > over:
+            return _too_large_body(self.limits.body)
         need = self._pos + self._chunk_left + 2
         if len(buf) < need:
             return Verdict.INCOMPLETE
         if buf[need - 2 : need] != b"\r\n":
             return _bad_chunk("chunk data not followed by CRLF")
+        self._body_bytes += self._chunk_left
         self._pos, self._stage = need, _Stage.SIZE
         return None
 
@@ -243,8 +258,9 @@ def chunk_size(line: bytes) -> int | None:
 
 
 def _too_large_body(limit: int) -> Refusal:
-    return Refusal(413, "Content Too Large", f"request body larger than {limit} bytes")
+    message = f"request body larger than {limit} bytes"
+    return Refusal(413, "Content Too Large", message, by_application=True)
 
 
 def _bad_chunk(what: str) -> Refusal:
-    return Refusal(400, "Bad Request", f"malformed chunked body: {what}")
+    return Refusal(400, "Bad Request", f"malformed chunked body: {what}", by_application=True)

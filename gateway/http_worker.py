@@ -8,15 +8,18 @@ read itself, non-blocking, into a per-connection buffer, until gateway.http_fram
 whole request (head and body) is there; only then does a thread run it, its parser reading
 the buffered bytes (ReplaySource). A slow or silent client costs a buffer, never a thread.
 
-Deadlines (main loop only):
-- a new connection (TLS handshake included) must deliver a whole first request within
-  `request_read_timeout`; on a kept-alive connection the next request must be whole within
-  `request_read_timeout` of its first byte, and an idle one is closed after gunicorn's
-  `keepalive`. A request cut off by its deadline is answered 408; a silent one is closed.
-- heads over gunicorn's limits (414, 431) and bodies over `max_body_bytes` (413, by
-  Content-Length before the body is sent, or as a chunked body grows past it) are refused
-  at once, and the connection closed after a short drain (a lingering close), so that the
-  client reads the answer instead of a reset.
+Deadlines (main loop only): a new connection (TLS handshake included) must send its first
+byte within `request_read_timeout`, and every request must be whole within
+`request_read_timeout` of its first byte; a kept-alive connection may idle for gunicorn's
+`keepalive`. A request cut off by its deadline is answered 408; a silent one is closed.
+
+Refusals, without waiting for the rest: a head over gunicorn's limits (414, 431) is
+answered by the worker with gunicorn's own error page. A body over `max_body_bytes`
+(by Content-Length before the body is sent, or once more than the limit has arrived
+chunked) goes to a request thread with what has arrived and nothing after it, so the
+application answers its 413 in the endpoint's format. Either way the connection then
+closes after a short drain (a lingering close), so the client reads the answer instead of
+a reset.
 
 With TLS (http.tls_certificate) the worker builds one server context at start
 (server_context) and runs each handshake non-blocking in the selector loop under the
@@ -34,7 +37,6 @@ import enum
 import errno
 import heapq
 import itertools
-import json
 import resource
 import selectors
 import socket
@@ -45,7 +47,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from gunicorn import http
+from gunicorn import http, util
 from gunicorn.workers.gthread import ThreadWorker
 
 from gateway import tls_files
@@ -142,17 +144,21 @@ class ReplaySource:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.truncated = False
         self._data = b""
         self._pos = 0
 
-    def replay(self, data: bytes) -> None:
-        self._data, self._pos = data, 0
+    def replay(self, data: bytes, truncated: bool = False) -> None:
+        """Serve `data` first; `truncated`: then end of input instead of the socket."""
+        self._data, self._pos, self.truncated = data, 0, truncated
 
     def recv(self, size: int) -> bytes:
         if self._pos < len(self._data):
             chunk = self._data[self._pos : self._pos + size]
             self._pos += len(chunk)
             return chunk
+        if self.truncated:
+            return b""
         return self.sock.recv(size)  # only when gunicorn frames the request differently
 
     def take_rest(self) -> bytes:
@@ -417,7 +423,10 @@ class BufferingThreadWorker(ThreadWorker):
 
     def _act(self, conn: Conn, eof: bool) -> None:
         verdict = conn.scanner.scan(conn.buf) if conn.buf else Verdict.INCOMPLETE
-        if isinstance(verdict, Refusal):
+        if isinstance(verdict, Refusal) and verdict.by_application:
+            self.log.debug("body refused from %s: %s", _ip(conn), verdict.message)
+            self._dispatch(conn, truncated=True)  # it answers in the endpoint's format
+        elif isinstance(verdict, Refusal):
             self._refuse(conn, verdict)
         elif verdict is Verdict.COMPLETE:
             self._dispatch(conn)
@@ -428,10 +437,12 @@ class BufferingThreadWorker(ThreadWorker):
 
     # ---- handing over to a request thread ------------------------------------------------
 
-    def _dispatch(self, conn: Conn) -> None:
+    def _dispatch(self, conn: Conn, truncated: bool = False) -> None:
+        """A request thread serves what is buffered; `truncated`: nothing more is read for
+        this request, and the connection closes after the answer."""
         self._unwatch(conn)
         conn.state = State.IN_THREAD
-        conn.source.replay(bytes(conn.buf))
+        conn.source.replay(bytes(conn.buf), truncated)
         conn.buf = bytearray()
         # Blocking, bounded: the thread should not need to read, but a response write to a
         # client that does not read must not hold the thread for ever.
@@ -446,7 +457,9 @@ class BufferingThreadWorker(ThreadWorker):
         req = None
         try:
             req = next(conn.parser)
-            req._expected_100_continue = False  # the body is here already
+            req._expected_100_continue = False  # the body is here already (or refused)
+            if conn.source.truncated:
+                req.force_close()  # the rest of the refused body is never read
             return bool(self.handle_request(req, conn) and conn.parser.finish_body())
         except (http.errors.NoMoreData, StopIteration) as exc:
             self.log.debug("closing connection: %r", exc)
@@ -498,13 +511,9 @@ class BufferingThreadWorker(ThreadWorker):
     # ---- refusing, expiring, closing -----------------------------------------------------
 
     def _refuse(self, conn: Conn, refusal: Refusal) -> None:
-        body = json.dumps({"error": refusal.message}).encode()
-        head = (
-            f"HTTP/1.1 {refusal.status} {refusal.reason}\r\n"
-            "Content-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        )
-        _send_quietly(conn.sock, head.encode() + body)
+        """Answer as gunicorn answers a request it cannot parse (its HTML error page)."""
+        with contextlib.suppress(OSError):  # the socket is non-blocking: one short write
+            util.write_error(conn.sock, refusal.status, refusal.reason, refusal.message)
         self.log.info(
             "refused a request from %s: %s %s", _ip(conn), refusal.status, refusal.message
         )
