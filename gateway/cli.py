@@ -31,7 +31,9 @@ def _status(args: argparse.Namespace) -> int:
     from gateway.status import show_status
 
     cfg = _load(args)
-    return 2 if cfg is None else show_status(cfg, timeout=args.timeout)
+    if cfg is None:
+        return 2
+    return show_status(cfg, args.timeout, args.client_cert, args.client_key)
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -100,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_argument(status)
     status.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
+    status.add_argument(
+        "--client-cert", help="PEM client certificate, when the API requires one (mutual TLS)"
+    )
+    status.add_argument("--client-key", help="its PEM key, unless --client-cert holds it")
     status.set_defaults(func=_status)
 
     migrate = commands.add_parser("migrate", help="apply missing store migrations and exit")

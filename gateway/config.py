@@ -109,9 +109,28 @@ class HttpSettings(Section):
         "Extra listener serving only /metrics, host:port (no API key); empty: /metrics on the "
         "API port only.", validate=v.optional_listen)
     threads: int = setting(32,
-        "Request threads of the single gunicorn gthread worker.", min=1, max=1024)
+        "Request threads of the HTTP worker; they only ever run whole, buffered requests.",
+        min=1, max=1024)
     max_body_bytes: int = setting(1_048_576,
-        "Largest request body accepted, in bytes; a larger one is answered 413.", min=1)
+        "Largest request body accepted, in bytes; a larger one is answered 413 (by "
+        "Content-Length before it is sent, chunked as soon as it grows past).", min=1)
+    request_read_timeout: Seconds = setting(10.0,
+        "A request must be whole this long after its first byte (a new connection: its first "
+        "byte, TLS handshake included, this long after connecting); else 408 and closed.")
+    max_connections: int = setting(1000,
+        "Connections the HTTP worker holds open at once (reading, served, idle); at the cap new "
+        "ones wait in the kernel's listen backlog until one closes.", min=1, max=100_000)
+    tls_certificate: str = setting("",
+        "PEM certificate chain (leaf first): the API then serves HTTPS only, TLS 1.2+; empty: "
+        "plain HTTP. A relative name is relative to this file's directory.",
+        path=True, validate=v.readable_file)
+    tls_key: str = setting("",
+        "Unencrypted PEM private key of tls_certificate: give it as tls_key_file (or "
+        "SMPP_GATEWAY_HTTP_TLS_KEY_FILE), a file only the daemon can read.", secret=True)
+    tls_client_ca: str = setting("",
+        "PEM CA certificates for mutual TLS: when set, every client must present a "
+        "certificate they signed. Relative to this file's directory.",
+        path=True, validate=v.readable_file)
     validation_http_status: int = setting(200,
         "HTTP status of answers with responseCode 2-8 (the provider answers 200).",
         choices=(200, 400))

@@ -169,6 +169,9 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
             problems.append(
                 f"{low}: must be <= {high} ({v.fmt(values[low])} > {v.fmt(values[high])})"
             )
+    tls = ("http.tls_certificate", "http.tls_key", "http.tls_client_ca")
+    if all(key in values for key in tls):
+        problems += _tls_problems(*(values[key] for key in tls))
     return problems + _tls_checks(values)
 
 
@@ -192,6 +195,25 @@ def _tls_checks(values: Mapping[str, Any]) -> list[str]:
         client_context(settings)
     except TlsConfigError as exc:
         return [f"smpp.{exc.setting}: {exc}"]
+    return []
+
+
+def _tls_problems(certificate: str, key: str, client_ca: str) -> list[str]:
+    """http.tls_*: both halves of the pair, which load and match; a CA that loads.
+
+    Building the worker's context here makes `check-config` (and a start) fail on what
+    would otherwise only fail in the worker, after the store and the SMPP binds are up."""
+    if not certificate:
+        given = "http.tls_key" if key else "http.tls_client_ca" if client_ca else ""
+        return [f"http.tls_certificate: required with {given}"] if given else []
+    if not key:
+        return ["http.tls_key: required with http.tls_certificate (tls_key_file names the file)"]
+    from gateway.http_worker import TlsSetupError, server_context
+
+    try:
+        server_context(certificate, key, client_ca)
+    except TlsSetupError as exc:
+        return [f"http.{exc.setting}: {exc}"]
     return []
 
 

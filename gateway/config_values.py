@@ -77,6 +77,17 @@ def bind_field(name: str, *, required: bool = False) -> Callable[[str], str | No
     return check
 
 
+def readable_file(value: str) -> str | None:
+    """Empty, or a file this process can read (relative: to the working directory)."""
+    if not value:
+        return None
+    try:
+        with open(value, "rb"):
+            return None
+    except OSError as exc:
+        return f"cannot read {value!r}: {exc.strerror}"
+
+
 def host_name(value: str) -> str | None:
     """Empty, or a name without spaces or control characters (a TLS server name)."""
     if value and not all("!" <= c <= "~" for c in value):

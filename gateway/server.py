@@ -1,4 +1,4 @@
-"""The daemon: gunicorn master plus exactly one gthread worker that owns the engine.
+"""The daemon: gunicorn master plus exactly one HTTP worker that owns the engine.
 
 The engine (SMPP binds, store writer) is built in the worker after fork, in `load()`,
 and stopped in the `worker_exit` hook, so a SIGTERM drains requests, then in-flight
@@ -15,7 +15,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from prometheus_client import start_http_server
 
-from gateway import arbiter, logs, metrics, systemd
+from gateway import arbiter, http_worker, logs, metrics, systemd
 from gateway.config import Config
 from gateway.config_load import config_summary
 from gateway.config_values import parse_listen
@@ -85,10 +85,24 @@ def build_runtime(cfg: Config) -> Runtime:
     return Runtime(store, engine, dispatcher, app, cfg.http.metrics_listen)
 
 
+def tls_settings(http: Any) -> dict[str, Any]:
+    """gunicorn's view of TLS: a certificate means HTTPS (the https URL scheme, its log
+    lines). The worker builds the context itself, key included (gateway/http_worker.py)."""
+    return {"certfile": http.tls_certificate} if http.tls_certificate else {}
+
+
 class GatewayApplication(BaseApplication):
     def __init__(self, cfg: Config) -> None:
         self.gateway_config = cfg
         self.runtime: Runtime | None = None
+        # read by the worker class (WorkerSettings.of)
+        self.http_worker_settings = http_worker.WorkerSettings(
+            request_read_timeout=cfg.http.request_read_timeout,
+            max_body_bytes=cfg.http.max_body_bytes,
+            tls_certificate=cfg.http.tls_certificate,
+            tls_key=cfg.http.tls_key,
+            tls_client_ca=cfg.http.tls_client_ca,
+        )
         # Taken out of the environment before gunicorn's master sends its own, too early,
         # READY=1; the worker sends it after load() (see gateway/systemd.py).
         self.notifier = systemd.Notifier.from_environ()
@@ -99,11 +113,14 @@ class GatewayApplication(BaseApplication):
         settings = {
             "bind": [http.listen],
             "workers": 1,
-            "worker_class": "gthread",
+            # gthread, except that threads only get whole requests (gateway/http_worker.py)
+            "worker_class": "gateway.http_worker.BufferingThreadWorker",
             "threads": http.threads,
+            "worker_connections": http.max_connections,
             "timeout": max(1, round(http.timeout)),
             "graceful_timeout": max(1, round(http.graceful_timeout)),
             "keepalive": 75,
+            **tls_settings(http),
             "proc_name": "smpp-gateway",
             "errorlog": "-",
             "accesslog": "-" if self.gateway_config.log.access_log else None,

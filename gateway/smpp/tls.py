@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 import ssl
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from gateway.tls_files import EncryptedKey as _EncryptedKey
+from gateway.tls_files import key_path as _key_path
+from gateway.tls_files import no_passphrase as _no_passphrase
+from gateway.tls_files import why as _why
 
 log = logging.getLogger("gateway.smpp")
 
@@ -83,15 +85,6 @@ class TlsError(ConnectionError):
         self.label = label
 
 
-class _EncryptedKey(Exception):
-    """OpenSSL asked for a passphrase: the key file is encrypted."""
-
-
-def _no_passphrase() -> bytes:
-    # Without a callback OpenSSL would prompt on the terminal, which a daemon has not.
-    raise _EncryptedKey
-
-
 def client_context(settings: TlsSettings) -> ssl.SSLContext:
     """The SSLContext for the binds; TlsConfigError names the setting that is wrong.
 
@@ -148,64 +141,6 @@ def _load_client_certificate(ctx: ssl.SSLContext, settings: TlsSettings) -> None
         raise TlsConfigError(
             setting, f"client certificate and key from {where} do not load: {_why(exc)}"
         ) from None
-
-
-@contextlib.contextmanager
-def _key_path(pem: str) -> Iterator[str | None]:
-    """A path OpenSSL can read the key from (it loads keys from files only).
-
-    An anonymous memory file where the system has them, so the key never touches a
-    disk; otherwise a 0600 file in a private temporary directory, removed at once.
-    """
-    if not pem:
-        yield None
-        return
-    data = pem.encode() + b"\n"
-    fd = _memory_file(data)
-    if fd is not None:
-        try:
-            yield f"/proc/self/fd/{fd}"
-        finally:
-            os.close(fd)
-        return
-    with tempfile.TemporaryDirectory(prefix="smpp-tls-") as directory:
-        path = os.path.join(directory, "key.pem")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            _write_all(fd, data)
-        finally:
-            os.close(fd)
-        yield path
-
-
-def _memory_file(data: bytes) -> int | None:
-    """An anonymous memory file holding `data` and readable by path; None where there is none."""
-    try:
-        fd = os.memfd_create("smpp-tls-key", os.MFD_CLOEXEC)
-    except (AttributeError, OSError):
-        return None
-    try:
-        _write_all(fd, data)
-        if os.path.exists(f"/proc/self/fd/{fd}"):
-            return fd
-    except OSError:
-        pass
-    os.close(fd)
-    return None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return exc.reason.replace("_", " ").lower()
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
 
 
 def classify(exc: ssl.SSLError) -> TlsError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -55,10 +56,12 @@ class GatewayProcess:
         workdir: Path,
         smpp_port: int,
         extra_env: dict[str, str] | None = None,
+        client_tls: ssl.SSLContext | None = None,
         **overrides: dict[str, Any],
     ) -> None:
         self.workdir = workdir
         self.extra_env = dict(extra_env or {})  # e.g. another SMSC's password (bench)
+        self.client_tls = client_tls  # set: the API serves HTTPS, requests use this context
         self.port = free_port()
         self.db_path = workdir / "gateway.db"
         sections: dict[str, dict[str, Any]] = {
@@ -88,7 +91,8 @@ class GatewayProcess:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.client_tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self, wait_ready: bool = True) -> GatewayProcess:
         env = {
@@ -137,7 +141,7 @@ class GatewayProcess:
             hdrs["X-Mitto-API-Key"] = key
         req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=hdrs)
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=10, context=self.client_tls) as resp:
                 return Response(resp.status, resp.read(), dict(resp.headers))
         except urllib.error.HTTPError as exc:
             return Response(exc.code, exc.read(), dict(exc.headers))

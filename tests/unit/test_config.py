@@ -62,6 +62,7 @@ def test_declarations_are_unique_and_envs_derived():
     assert all(s.env == f"SMPP_GATEWAY_{s.section}_{s.name}".upper() for s in SETTINGS)
     assert {s.key for s in SETTINGS if s.secret} == {
         "http.api_keys",
+        "http.tls_key",  # the API's TLS private key
         "smpp.password",
         "smpp.tls_key",  # the client certificate's private key
         "store.url",  # a PostgreSQL URL may carry a password
