@@ -43,14 +43,14 @@ class Setting:
     choices: tuple[Any, ...] | None = dataclasses.field(default=None, kw_only=True)
     min: float | None = dataclasses.field(default=None, kw_only=True)  # Duration: > 0 if None
     max: float | None = dataclasses.field(default=None, kw_only=True)
-    env: str | None = dataclasses.field(default=None, kw_only=True)
+    env: str = dataclasses.field(default="", kw_only=True)  # "": SMPP_GATEWAY_<SECTION>_<NAME>
     # a file name: a relative one given in the TOML file is relative to that file's directory
     path: bool = dataclasses.field(default=False, kw_only=True)
     # a further check of a parsed value: returns a message, or None when the value is fine
     validate: Callable[[Any], str | None] | None = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
-        if self.env is None:
+        if not self.env:
             object.__setattr__(self, "env", f"{ENV_PREFIX}{self.section}_{self.name}".upper())
 
     @property
@@ -74,7 +74,7 @@ def setting(
     choices: tuple[Any, ...] | None = None,
     min: float | None = None,
     max: float | None = None,
-    env: str | None = None,
+    env: str = "",
     path: bool = False,
     validate: Callable[[Any], str | None] | None = None,
 ) -> Any:

@@ -14,7 +14,7 @@ import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway import config_values as v
 from gateway.config import (
@@ -24,8 +24,16 @@ from gateway.config import (
     SECTIONS,
     SETTINGS,
     Config,
+    HttpSettings,
+    LogSettings,
+    Section,
     Setting,
+    SmppSettings,
+    StoreSettings,
+    WebhooksSettings,
 )
+
+S = TypeVar("S", bound=Section)
 
 
 class ConfigError(ValueError):
@@ -76,11 +84,20 @@ def build_config(
     problems += _cross_checks(values)
     if problems:
         raise ConfigError(problems)
-    sections = {
-        section: cls(**{s.name: values[s.key] for s in SETTINGS if s.section == section})
-        for section, cls in SECTION_CLASSES.items()
-    }
-    return Config(**sections, path=path)
+    return Config(
+        http=_section(HttpSettings, values),
+        smpp=_section(SmppSettings, values),
+        store=_section(StoreSettings, values),
+        webhooks=_section(WebhooksSettings, values),
+        log=_section(LogSettings, values),
+        path=path,
+    )
+
+
+def _section(cls: type[S], values: Mapping[str, Any]) -> S:
+    """One section's object from the resolved values ("section.name" -> value)."""
+    name = next(section for section, known in SECTION_CLASSES.items() if known is cls)
+    return cls(**{s.name: values[s.key] for s in SETTINGS if s.section == name})
 
 
 def _hint(name: str, known: list[str] | tuple[str, ...]) -> str:

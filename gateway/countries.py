@@ -53,6 +53,6 @@ def country_of(receiver: str) -> str:
     except phonenumbers.NumberParseException:
         return UNKNOWN
     region = phonenumbers.region_code_for_number(number)
-    if region is None:
+    if region is None and number.country_code is not None:
         region = phonenumbers.region_code_for_country_code(number.country_code)
-    return ALPHA3.get(region, UNKNOWN)
+    return ALPHA3.get(region or "", UNKNOWN)

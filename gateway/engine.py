@@ -247,7 +247,7 @@ class Engine:
                 self._wake.set()  # there is probably more
 
     def _enqueue(self, claimed: list[ClaimedMessage]) -> None:
-        tickets = []
+        tickets: list[Ticket] = []
         now = self._clock()
         for message in claimed:
             if message.unanswered:  # written by a run that died before the answer came

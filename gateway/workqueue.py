@@ -45,7 +45,7 @@ class ReadyQueue(Generic[T]):
         with self._cond:
             if not self._items:
                 self._cond.wait(timeout)
-            taken = []
+            taken: list[T] = []
             while self._items and len(taken) < limit:
                 taken.append(self._items.popleft())
             return taken

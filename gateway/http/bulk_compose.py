@@ -120,7 +120,7 @@ def compose_bulk(
             result.add(_error_item(receiver, exc), exc.code)
             continue
         result.test = composed.test
-        item = {"id": composed.message.id} if not composed.test else {}
+        item: dict[str, Any] = {"id": composed.message.id} if not composed.test else {}
         item.update(
             timestamp=stamp,
             to=receiver,

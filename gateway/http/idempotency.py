@@ -17,7 +17,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from flask import Request, Response, current_app
 
@@ -88,4 +88,5 @@ def answer_from(record: IdempotencyRecord, key: IdempotencyKey) -> Response:
 
 def answer(reply: Any, status: int = 200) -> Answer:
     """What a repeat of this request will get: the reply rendered as it is sent now."""
-    return Answer(status, current_app.json.response(reply).get_data(as_text=True))
+    rendered = cast(Response, current_app.json.response(reply))  # exactly as json_response
+    return Answer(status, rendered.get_data(as_text=True))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from gateway.sms import gsm
 from gateway.sms.errors import EMPTY_MESSAGE, INVALID_TEXT, INVALID_TYPE, SmsError
-from gateway.sms.segment import Atom, custom_udh, segment
+from gateway.sms.segment import Atom, Unit, custom_udh, segment
 
 _TYPES = {
     "gsm": "gsm",
@@ -102,7 +102,7 @@ def encode_message(
         raise SmsError(INVALID_TEXT, f"text must be a string, not {type(text).__name__}")
     udh = custom_udh(udh_hex)
     encoding, atoms = _atoms(kind, text, wire_charset, gsm_charset)
-    unit = "septet" if encoding == "gsm" else "octet"
+    unit: Unit = "septet" if encoding == "gsm" else "octet"
     payloads = segment(atoms, unit, udh=udh, concat_ref=concat_ref)
     return EncodedMessage(
         data_coding=(_FLASH_DATA_CODING if flash else _DATA_CODING)[encoding],

@@ -72,7 +72,7 @@ class ReceivedRequest:
 @dataclass
 class _State:
     answers: list[Answer] | Callable[[ReceivedRequest], Answer] = field(
-        default_factory=lambda: [200]
+        default_factory=lambda: list[Answer]([200])
     )
     delay: float = 0.0
 

@@ -39,7 +39,8 @@ def missing(url: str) -> list[int]:
     """Versions not applied yet (all of them on an empty database)."""
     try:
         with psycopg.connect(url) as conn:
-            exists = conn.execute("SELECT to_regclass('schema_version')").fetchone()[0]
+            row = conn.execute("SELECT to_regclass('schema_version')").fetchone()
+            exists = row[0] if row is not None else None
             done = set()
             if exists is not None:
                 done = {r[0] for r in conn.execute("SELECT version FROM schema_version")}

@@ -6,9 +6,8 @@ writer's transaction and never commit themselves; reads run in a reader's snapsh
 
 from __future__ import annotations
 
-import sqlite3
-
 from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
+from gateway.store.sql import Connection
 from gateway.store.sql import messages as ops
 
 _RECORD_COLUMNS = "api_key_id, idem_key, request_hash, status, response, created_at, expires_at"
@@ -27,7 +26,7 @@ _USAGE = (
 
 
 def live_record(
-    conn: sqlite3.Connection, *, api_key_id: str, key: str, now: float
+    conn: Connection, *, api_key_id: str, key: str, now: float
 ) -> IdempotencyRecord | None:
     """The unexpired record for (api key, Idempotency-Key), or None."""
     row = conn.execute(_SELECT_RECORD, (api_key_id, key, now)).fetchone()
@@ -35,7 +34,7 @@ def live_record(
 
 
 def insert_idempotent(
-    rows: tuple[list, list, list], record: IdempotencyRecord, conn: sqlite3.Connection
+    rows: tuple[list, list, list], record: IdempotencyRecord, conn: Connection
 ) -> IdempotencyRecord | None:
     """Messages plus their idempotency record in the writer's transaction.
 
@@ -66,7 +65,7 @@ def insert_idempotent(
     return None
 
 
-def convert(conn: sqlite3.Connection, *, message_id: str, api_key_id: str, at: float) -> Conversion:
+def convert(conn: Connection, *, message_id: str, api_key_id: str, at: float) -> Conversion:
     """Record a conversion of a message sent with this API key (only its own: another
     key's message ids are not convertible, nor revealed to exist)."""
     row = conn.execute("SELECT api_key_id FROM messages WHERE id = ?", (message_id,)).fetchone()
@@ -80,6 +79,6 @@ def convert(conn: sqlite3.Connection, *, message_id: str, api_key_id: str, at: f
     return Conversion.CONVERTED if cur.rowcount else Conversion.REPEATED
 
 
-def usage(conn: sqlite3.Connection, *, start: float, end: float) -> list[ReceiverUsage]:
+def usage(conn: Connection, *, start: float, end: float) -> list[ReceiverUsage]:
     """Messages created in [start, end) that the SMSC took, per receiver."""
     return [ReceiverUsage(*row) for row in conn.execute(_USAGE, (start, end))]

@@ -6,15 +6,13 @@ together, before the SMSC gets its deliver_sm_resp.
 
 from __future__ import annotations
 
-import sqlite3
-
 from gateway.model import InboundMessage, InboundPart
 from gateway.sms.decoding import join_surrogates
 from gateway.store.base import Journal
-from gateway.store.sql import outbox
+from gateway.store.sql import Connection, outbox
 
 
-def record_inbound(conn: sqlite3.Connection, journal: Journal, part: InboundPart) -> None:
+def record_inbound(conn: Connection, journal: Journal, part: InboundPart) -> None:
     """Keep a part; when its message is complete, assemble it and queue the webhook."""
     if part.reference is None or part.total <= 1:
         message = InboundMessage(
@@ -51,7 +49,7 @@ def record_inbound(conn: sqlite3.Connection, journal: Journal, part: InboundPart
         _assemble(conn, journal, group, complete=True)
 
 
-def expire_inbound(conn: sqlite3.Connection, journal: Journal, before: float) -> int:
+def expire_inbound(conn: Connection, journal: Journal, before: float) -> int:
     """Deliver what arrived of messages whose first part is older than `before`."""
     groups = [
         r[0]
@@ -65,7 +63,7 @@ def expire_inbound(conn: sqlite3.Connection, journal: Journal, before: float) ->
     return len(groups)
 
 
-def _assemble(conn: sqlite3.Connection, journal: Journal, group: str, complete: bool) -> None:
+def _assemble(conn: Connection, journal: Journal, group: str, complete: bool) -> None:
     parts = conn.execute(
         "SELECT received_at, sender, receiver, coding, text, total FROM inbound_parts"
         " WHERE group_key = ? ORDER BY number",
@@ -87,7 +85,7 @@ def _assemble(conn: sqlite3.Connection, journal: Journal, group: str, complete: 
     _deliver_inbound(conn, journal, message)
 
 
-def _deliver_inbound(conn: sqlite3.Connection, journal: Journal, m: InboundMessage) -> None:
+def _deliver_inbound(conn: Connection, journal: Journal, m: InboundMessage) -> None:
     conn.execute(
         "INSERT INTO inbound_messages (id, received_at, sender, receiver, coding, text, parts,"
         " complete) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -6,13 +6,13 @@ Write operations run inside the writer's transaction and never commit themselves
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
 from gateway.model import ClaimedMessage, MessageView, NewMessage, Segment, State, SubmitParams
+from gateway.store.sql import Connection
 
 _CHUNK = 500  # ids per IN (...) list, far below SQLite's variable limit
 
@@ -37,7 +37,9 @@ def accept_rows(messages: Sequence[NewMessage], now: float) -> tuple[list, list,
     """Message, segment and event rows; built in the caller's thread, so the single
     writer thread only executes them."""
     accepted = State.ACCEPTED.value
-    msgs, segs, events = [], [], []
+    msgs: list[tuple[Any, ...]] = []
+    segs: list[tuple[str, int, bytes]] = []
+    events: list[tuple[str, float, str, None]] = []
     for m in messages:
         tail = (m.expires_at, m.reference, m.callback, ",".join(m.notify_statuses))
         msgs.append((*_head(m), *_submit(m.submit), *tail, len(m.segments), accepted, now))
@@ -46,7 +48,7 @@ def accept_rows(messages: Sequence[NewMessage], now: float) -> tuple[list, list,
     return msgs, segs, events
 
 
-def insert(rows: tuple[list, list, list], conn: sqlite3.Connection) -> None:
+def insert(rows: tuple[list, list, list], conn: Connection) -> None:
     """The accept operation: all rows of one accept() call, in the writer's transaction."""
     msgs, segs, events = rows
     conn.executemany(_INSERT_MESSAGE, msgs)
@@ -54,7 +56,7 @@ def insert(rows: tuple[list, list, list], conn: sqlite3.Connection) -> None:
     conn.executemany(_INSERT_EVENT, events)
 
 
-def claim(conn: sqlite3.Connection, *, limit: int, now: float) -> list[ClaimedMessage]:
+def claim(conn: Connection, *, limit: int, now: float) -> list[ClaimedMessage]:
     """Oldest first; rowid breaks ties, so a bulk request keeps its order."""
     sql = (
         "SELECT id, segment_count, expires_at, created_at, attempts + 1, "
@@ -91,9 +93,7 @@ def claimed_messages(conn: Any, rows: list[Any], submit_from: int) -> list[Claim
     ]
 
 
-def _unsent_segments(
-    conn: sqlite3.Connection, ids: list[str]
-) -> dict[str, list[tuple[Segment, bool]]]:
+def _unsent_segments(conn: Connection, ids: list[str]) -> dict[str, list[tuple[Segment, bool]]]:
     """Segments without a successful submit_sm_resp, by message, in seq order, each with
     whether it was written to an SMSC and never answered (a possible duplicate now)."""
     found: dict[str, list[tuple[Segment, bool]]] = {}
@@ -111,7 +111,7 @@ def _unsent_segments(
     return found
 
 
-def mark_written(conn: sqlite3.Connection, rows: list[tuple[float, str, int]]) -> None:
+def mark_written(conn: Connection, rows: list[tuple[float, str, int]]) -> None:
     """rows: (at, message_id, seq) of submit_sm written to an SMSC socket. The segment's
     last answer no longer stands (command_status NULL) until this attempt's arrives."""
     conn.executemany(
@@ -121,7 +121,7 @@ def mark_written(conn: sqlite3.Connection, rows: list[tuple[float, str, int]]) -
     )
 
 
-def requeue(conn: sqlite3.Connection, *, ids: list[str] | None, now: float, detail: str) -> int:
+def requeue(conn: Connection, *, ids: list[str] | None, now: float, detail: str) -> int:
     """submitting → accepted, for `ids` or for every submitting message; returns how many."""
     submitting, accepted = State.SUBMITTING.value, State.ACCEPTED.value
     if ids is None:
@@ -132,13 +132,13 @@ def requeue(conn: sqlite3.Connection, *, ids: list[str] | None, now: float, deta
     return len(moved)
 
 
-def probe(conn: sqlite3.Connection) -> None:
+def probe(conn: Connection) -> None:
     """A real write that touches one page (the header), so the commit must reach the disk."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     conn.execute(f"PRAGMA user_version = {int(version)}")
 
 
-def view(conn: sqlite3.Connection, *, message_id: str) -> MessageView | None:
+def view(conn: Connection, *, message_id: str) -> MessageView | None:
     row = conn.execute(
         "SELECT id, state, receiver, created_at, text_length, segment_count, reference,"
         " error, smpp_status FROM messages WHERE id = ?",
@@ -153,10 +153,17 @@ def view(conn: sqlite3.Connection, *, message_id: str) -> MessageView | None:
     history = conn.execute(
         "SELECT at, state, detail FROM message_events WHERE message_id = ? ORDER BY id", by_id
     )
+    receiver, created_at, text_length, segment_count, reference, error, smpp_status = row[2:]
     return MessageView(
         row[0],
         State(row[1]),
-        *row[2:],
+        receiver,
+        created_at,
+        text_length,
+        segment_count,
+        reference,
+        error,
+        smpp_status,
         smsc_message_ids=tuple(r[0] for r in ids),
-        history=tuple(map(tuple, history)),
+        history=tuple((at, state, detail) for at, state, detail in history),
     )

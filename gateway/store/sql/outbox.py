@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from gateway.model import OutboxItem, OutboxRow
+from gateway.store.sql import Connection
 
 OUTBOX_COLUMNS = "id, kind, message_id, created_at, url, method, content_type, body"
 
 
-def insert(conn: sqlite3.Connection, row: OutboxRow, now: float) -> None:
+def insert(conn: Connection, row: OutboxRow, now: float) -> None:
     conn.execute(
         f"INSERT INTO webhook_outbox ({OUTBOX_COLUMNS}, state, next_attempt_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
@@ -28,14 +29,22 @@ def insert(conn: sqlite3.Connection, row: OutboxRow, now: float) -> None:
     )
 
 
-def items(rows: Sequence[tuple]) -> list[OutboxItem]:
+def items(rows: Sequence[tuple[Any, ...]]) -> list[OutboxItem]:
+    """Rows of OUTBOX_COLUMNS, then attempts, state and last_error."""
     return [
-        OutboxItem(OutboxRow(*r[:7], bytes(r[7]) if r[7] is not None else None), r[8], r[9], r[10])
+        OutboxItem(
+            OutboxRow(
+                r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7]) if r[7] is not None else None
+            ),
+            r[8],
+            r[9],
+            r[10],
+        )
         for r in rows
     ]
 
 
-def claim(conn: sqlite3.Connection, *, limit: int, now: float, lease: float) -> list[OutboxItem]:
+def claim(conn: Connection, *, limit: int, now: float, lease: float) -> list[OutboxItem]:
     """Due, pending, not leased by another dispatcher: lease them and count the attempt."""
     rows = conn.execute(
         f"SELECT {OUTBOX_COLUMNS}, attempts + 1, state, last_error FROM webhook_outbox"
@@ -50,7 +59,7 @@ def claim(conn: sqlite3.Connection, *, limit: int, now: float, lease: float) -> 
     return items(rows)
 
 
-def void_leases(conn: sqlite3.Connection) -> int:
+def void_leases(conn: Connection) -> int:
     """Every pending webhook due to be claimed again now (a single daemon's restart)."""
     return conn.execute(
         "UPDATE webhook_outbox SET lease_until = NULL"
@@ -58,7 +67,7 @@ def void_leases(conn: sqlite3.Connection) -> int:
     ).rowcount
 
 
-def delivered(conn: sqlite3.Connection, *, item_id: str, at: float) -> None:
+def delivered(conn: Connection, *, item_id: str, at: float) -> None:
     conn.execute(
         "UPDATE webhook_outbox SET state = 'delivered', finished_at = ?, lease_until = NULL,"
         " last_error = NULL WHERE id = ?",
@@ -66,7 +75,7 @@ def delivered(conn: sqlite3.Connection, *, item_id: str, at: float) -> None:
     )
 
 
-def retry(conn: sqlite3.Connection, *, item_id: str, next_at: float, error: str) -> None:
+def retry(conn: Connection, *, item_id: str, next_at: float, error: str) -> None:
     conn.execute(
         "UPDATE webhook_outbox SET next_attempt_at = ?, lease_until = NULL, last_error = ?"
         " WHERE id = ? AND state = 'pending'",
@@ -74,7 +83,7 @@ def retry(conn: sqlite3.Connection, *, item_id: str, next_at: float, error: str)
     )
 
 
-def dead(conn: sqlite3.Connection, *, item_id: str, error: str, at: float) -> None:
+def dead(conn: Connection, *, item_id: str, error: str, at: float) -> None:
     conn.execute(
         "UPDATE webhook_outbox SET state = 'dead', last_error = ?, finished_at = ?,"
         " lease_until = NULL WHERE id = ?",
@@ -82,7 +91,7 @@ def dead(conn: sqlite3.Connection, *, item_id: str, error: str, at: float) -> No
     )
 
 
-def list_dead(conn: sqlite3.Connection, *, limit: int) -> list[OutboxItem]:
+def list_dead(conn: Connection, *, limit: int) -> list[OutboxItem]:
     rows = conn.execute(
         f"SELECT {OUTBOX_COLUMNS}, attempts, state, last_error FROM webhook_outbox"
         " WHERE state = 'dead' ORDER BY finished_at LIMIT ?",
@@ -91,7 +100,7 @@ def list_dead(conn: sqlite3.Connection, *, limit: int) -> list[OutboxItem]:
     return items(rows)
 
 
-def replay(conn: sqlite3.Connection, *, ids: Sequence[str] | None, now: float) -> int:
+def replay(conn: Connection, *, ids: Sequence[str] | None, now: float) -> int:
     """Dead letters back to pending, attempts reset; all of them when `ids` is None."""
     sql = (
         "UPDATE webhook_outbox SET state = 'pending', attempts = 0, next_attempt_at = ?,"
@@ -102,5 +111,5 @@ def replay(conn: sqlite3.Connection, *, ids: Sequence[str] | None, now: float) -
     return sum(conn.execute(sql + " AND id = ?", (now, i)).rowcount for i in ids)
 
 
-def depth(conn: sqlite3.Connection) -> int:
+def depth(conn: Connection) -> int:
     return conn.execute("SELECT COUNT(*) FROM webhook_outbox WHERE state = 'pending'").fetchone()[0]

@@ -8,19 +8,18 @@ what happened, which the store reports once the transaction has committed.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from gateway import lifecycle, receipts
 from gateway.model import ReceiptRecord, State, StateChange
 from gateway.store.base import Journal
-from gateway.store.sql import outbox
+from gateway.store.sql import Connection, outbox
 
 _EVENT = "INSERT INTO message_events (message_id, at, state, detail) VALUES (?, ?, ?, ?)"
 
 
 def transition(
-    conn: sqlite3.Connection,
+    conn: Connection,
     journal: Journal,
     message_id: str,
     new: State,
@@ -71,7 +70,7 @@ def transition(
 # -- receipts ------------------------------------------------------------------------------
 
 
-def record_results(conn: sqlite3.Connection, journal: Journal, rows: list[tuple]) -> None:
+def record_results(conn: Connection, journal: Journal, rows: list[tuple]) -> None:
     """rows: (smsc_message_id, command_status, at, message_id, seq). Receipts that came
     before their submit_sm_resp are matched here, the moment the id is known."""
     conn.executemany(
@@ -94,7 +93,7 @@ def _key(smsc_id: str | None) -> str | None:
 
 
 def _match_waiting_receipts(
-    conn: sqlite3.Connection, journal: Journal, smsc_id: str, message_id: str, seq: int
+    conn: Connection, journal: Journal, smsc_id: str, message_id: str, seq: int
 ) -> None:
     keys = receipts.normalize_id(smsc_id)
     marks = ",".join("?" * len(keys))
@@ -109,7 +108,7 @@ def _match_waiting_receipts(
         )
 
 
-def record_receipt(conn: sqlite3.Connection, journal: Journal, r: ReceiptRecord) -> bool:
+def record_receipt(conn: Connection, journal: Journal, r: ReceiptRecord) -> bool:
     """Keep the receipt; match it to its segment now if the segment's id is known."""
     cur = conn.execute(  # RETURNING, not lastrowid: the PostgreSQL adapter has no lastrowid
         "INSERT INTO receipts (received_at, session, smsc_message_id, id_key, stat, state,"
@@ -133,7 +132,7 @@ def record_receipt(conn: sqlite3.Connection, journal: Journal, r: ReceiptRecord)
     return True
 
 
-def _find_segment(conn: sqlite3.Connection, keys: Sequence[str]) -> tuple[str, int] | None:
+def _find_segment(conn: Connection, keys: Sequence[str]) -> tuple[str, int] | None:
     """Exact key first; then the other readings (hex↔decimal); newest submit wins ties."""
     marks = ",".join("?" * len(keys))
     rows = conn.execute(
@@ -149,7 +148,7 @@ def _find_segment(conn: sqlite3.Connection, keys: Sequence[str]) -> tuple[str, i
 
 
 def apply_receipt(
-    conn: sqlite3.Connection,
+    conn: Connection,
     journal: Journal,
     receipt_id: int,
     message_id: str,
@@ -191,5 +190,5 @@ def segment_state(value: str | None) -> State | None:
     return State(value) if value else None
 
 
-def unmatched_count(conn: sqlite3.Connection) -> int:
+def unmatched_count(conn: Connection) -> int:
     return conn.execute("SELECT COUNT(*) FROM receipts WHERE message_id IS NULL").fetchone()[0]
