@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g
 
 from gateway import metrics
 from gateway.http import idempotency
 from gateway.http.bulk_compose import BulkResult, compose_bulk, receivers
 from gateway.http.context import Services
-from gateway.http.params import BadParameter, BadRequest, request_parameters
+from gateway.http.params import BadParameter, BadRequest
 from gateway.http.responses import RESPONSE_TEXT, error, json_response, timestamp
 from gateway.store import StoreError
 
@@ -27,17 +27,10 @@ blueprint = Blueprint("bulk", __name__)
 def send() -> Response:
     svc: Services = current_app.extensions["gateway"]
     now_ns = svc.clock_ns()
-    try:
-        header = idempotency.header_key(request)
-        params = request_parameters(request)
-    except BadRequest as exc:
-        return error(str(exc), 400)
-    except BadParameter as exc:
-        return error(str(exc), 400, field=exc.name)
-    key = idempotency.key_for("smsbulk", g.api_key_id, header, params)
-    repeated = idempotency.repeat(svc.sender, key)
-    if repeated is not None:
-        return repeated
+    read = idempotency.read_send("smsbulk", g.api_key_id, svc.sender)
+    if isinstance(read, Response):
+        return read
+    params, key = read
     svc.unknown_fields.note(g.api_key_id, params)
     try:
         to = receivers(params.get("to"), svc.config.http.bulk_max_receivers)

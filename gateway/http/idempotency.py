@@ -19,10 +19,10 @@ import re
 from collections.abc import Mapping
 from typing import Any, cast
 
-from flask import Request, Response, current_app
+from flask import Request, Response, current_app, request
 
 from gateway import metrics
-from gateway.http.params import BadParameter
+from gateway.http.params import BadParameter, BadRequest, request_parameters
 from gateway.http.responses import error
 from gateway.model_api import IdempotencyRecord
 from gateway.sending import Answer, IdempotencyKey, Sender
@@ -42,6 +42,24 @@ def header_key(request: Request) -> str | None:
     if key is not None and not _KEY.fullmatch(key):
         raise BadParameter(HEADER, "must be 1 to 255 visible ASCII characters")
     return key
+
+
+def read_send(
+    kind: str, api_key_id: str, sender: Sender
+) -> tuple[dict[str, Any], IdempotencyKey | None] | Response:
+    """A send's parameters and its Idempotency-Key (`kind`: sms or smsbulk); or the answer
+    to give instead: 400 for a request that cannot be read, the earlier answer for a
+    repeat (nothing is composed or written for it)."""
+    try:
+        header = header_key(request)
+        params = request_parameters(request)
+    except BadRequest as exc:
+        return error(str(exc), 400)
+    except BadParameter as exc:
+        return error(str(exc), 400, field=exc.name)
+    key = key_for(kind, api_key_id, header, params)
+    repeated = repeat(sender, key)
+    return (params, key) if repeated is None else repeated
 
 
 def request_hash(kind: str, params: Mapping[str, Any]) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g
 
 from gateway import metrics, sms
 from gateway.http import idempotency
 from gateway.http.compose import compose
 from gateway.http.context import Services
-from gateway.http.params import BadParameter, BadRequest, request_parameters
+from gateway.http.params import BadParameter
 from gateway.http.responses import RESPONSE_TEXT, error, json_response, timestamp
 from gateway.store import StoreError
 
@@ -29,17 +29,10 @@ def services() -> Services:
 def send() -> Response:
     svc = services()
     now_ns = svc.clock_ns()
-    try:
-        header = idempotency.header_key(request)
-        params = request_parameters(request)
-    except BadRequest as exc:
-        return error(str(exc), 400)
-    except BadParameter as exc:
-        return error(str(exc), 400, field=exc.name)
-    key = idempotency.key_for("sms", g.api_key_id, header, params)
-    repeated = idempotency.repeat(svc.sender, key)
-    if repeated is not None:
-        return repeated
+    read = idempotency.read_send("sms", g.api_key_id, svc.sender)
+    if isinstance(read, Response):
+        return read
+    params, key = read
     svc.unknown_fields.note(g.api_key_id, params)
     to_given = params.get("to")
     base: dict[str, Any] = {"timestamp": timestamp(now_ns)}

@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from gateway.lifecycle import State
 from gateway.model import OutboxItem
 from gateway.model_api import ReceiverUsage
+from gateway.store.base import StoreHooks, journaled
 from gateway.store.sql import api, outbox, states
 from gateway.store.sql import messages as ops
 from gateway.store.writer import Writer
@@ -25,12 +27,27 @@ class SharedOperations:
     """Store methods whose SQL and threading are the same on SQLite and PostgreSQL."""
 
     _clock: Callable[[], float]
+    _hooks: StoreHooks
 
     def _read(self, fn: Callable[[Any], Any]) -> Any:
         raise NotImplementedError
 
     def _any_writer(self) -> Writer:
         raise NotImplementedError
+
+    def _finish_op(
+        self, message_id: str, state: State, at: float, error: str | None, smpp_status: int | None
+    ) -> Callable[[Any], Any]:
+        """The write behind finish(): the transition, with its callback, in one go."""
+        return journaled(
+            self._hooks,
+            states.transition,
+            message_id,
+            State(state),
+            at,
+            error=error,
+            smpp_status=smpp_status,
+        )
 
     def _async(self, op: Callable[[Any], Any], label: str) -> None:
         """Queue a write nobody waits for; its failure is logged by the writer."""

@@ -242,15 +242,7 @@ class PostgresStore(SharedOperations):
         smpp_status: int | None = None,
         at: float,
     ) -> None:
-        transition = journaled(
-            self._hooks,
-            states.transition,
-            message_id,
-            State(state),
-            at,
-            error=error,
-            smpp_status=smpp_status,
-        )
+        transition = self._finish_op(message_id, state, at, error, smpp_status)
         op = Locked(transition, messages=(message_id,))
         label = f"finish {message_id} {state}"
         self._writers.for_message(message_id).submit(

@@ -199,15 +199,7 @@ class SQLiteStore(SharedOperations):
         smpp_status: int | None = None,
         at: float,
     ) -> None:
-        op = journaled(
-            self._hooks,
-            states.transition,
-            message_id,
-            State(state),
-            at,
-            error=error,
-            smpp_status=smpp_status,
-        )
+        op = self._finish_op(message_id, state, at, error, smpp_status)
         label = f"finish {message_id} {state}"
         self._writer.submit(op, label=label, wait=False, timeout=ENQUEUE_TIMEOUT)
 
