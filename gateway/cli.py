@@ -21,10 +21,20 @@ def _load(args: argparse.Namespace) -> Any | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from gateway.rundir import ENV, RunDir
+
+    # First of all, before anything imports gateway.metrics (config checks do, through
+    # the SMPP codec): prometheus_client picks multiprocess values when it is imported.
+    rundir = RunDir.create()
+    os.environ[ENV] = str(rundir.path)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(rundir.metrics)
+    cfg = _load(args)
+    if cfg is None:
+        rundir.remove()
+        return 2
     from gateway.server import run
 
-    cfg = _load(args)
-    return 2 if cfg is None else run(cfg)
+    return run(cfg, rundir)
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -108,6 +108,9 @@ class HttpSettings(Section):
     metrics_listen: str = setting("",
         "Extra listener serving only /metrics, host:port (no API key); empty: /metrics on the "
         "API port only.", validate=v.optional_listen)
+    workers: int = setting(0,
+        "HTTP worker processes (each validates, encodes and stores sends); 0: one per CPU "
+        "core.", min=0, max=64)
     threads: int = setting(32,
         "Request threads of the HTTP worker; they only ever run whole, buffered requests.",
         min=1, max=1024)

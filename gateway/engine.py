@@ -163,8 +163,6 @@ class Engine:
         if requeued:
             log.warning("requeued %d messages that were claimed at the last stop", requeued)
         self._observe_store()
-        # read from the store at each scrape: every daemon's accepts count (PostgreSQL)
-        metrics.QUEUE_DEPTH.set_function(self.store.pending_count)
         self.pool.start()
         for name, target in (
             ("engine-feeder", self._feed_loop),

@@ -32,12 +32,10 @@ class DeliverIntake:
         store: Store,
         *,
         gsm_charset: str,
-        on_stored: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._gsm_charset = gsm_charset
-        self._on_stored = on_stored
         self._clock = clock
 
     def deliver(self, pdu: codec.DeliverSm, session: str) -> int | Future[int]:
@@ -118,7 +116,6 @@ class DeliverIntake:
                 if not f.result():
                     metrics.RECEIPTS_UNMATCHED.inc()
             status.set_result(codec.ESME_ROK)
-            self._on_stored()
 
         stored.add_done_callback(done)
         return status

@@ -5,11 +5,18 @@ values are bounded: endpoint names, status names, session names, reasons from fi
 sets. Never a phone number, an id or free text.
 
 The registry is the one piece of module-level mutable state the project allows.
+
+Every process of the daemon (HTTP workers, engine, dispatcher) counts into its own files
+under $PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode, set by the master
+before this module is imported); `exposition()` adds them up into one /metrics. Each
+gauge says how: `livesum` for what one live process owns (the engine's sessions),
+`livemin` for health, `mostrecent` for what the store says (set at scrape time).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -18,14 +25,18 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    generate_latest,
+    multiprocess,
 )
 
 if TYPE_CHECKING:
-    from gateway.store.base import Effects
+    from gateway.store.base import Effects, Store
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 REGISTRY = CollectorRegistry(auto_describe=True)
-ProcessCollector(registry=REGISTRY)
-PlatformCollector(registry=REGISTRY)
+if MULTIPROC_ENV not in os.environ:  # one process: its own process_* and python_* families
+    ProcessCollector(registry=REGISTRY)
+    PlatformCollector(registry=REGISTRY)
 
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _SLOW = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
@@ -95,12 +106,14 @@ POSSIBLE_DUPLICATES = Counter(
 QUEUE_DEPTH = Gauge(
     "smpp_gateway_queue_depth_messages",
     "Messages accepted and not yet fully submitted.",
+    multiprocess_mode="mostrecent",
     registry=REGISTRY,
 )
 SESSION_INFLIGHT = Gauge(
     "smpp_gateway_session_inflight_segments",
     "submit_sm awaiting a response, per session.",
     ["session"],
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 
@@ -109,6 +122,7 @@ SESSION_BOUND = Gauge(
     "smpp_gateway_session_bound",
     "1 while the session is bound, else 0.",
     ["session"],
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 SESSION_BINDS = Counter(
@@ -149,12 +163,14 @@ def observe_commit(operations: int, seconds: float) -> None:
 STORE_WRITABLE = Gauge(
     "smpp_gateway_store_writable",
     "1 while the store commits writes; 0 from a failed write until a probe write commits.",
+    multiprocess_mode="livemax",  # the engine sets it; the other processes leave 0
     registry=REGISTRY,
 )
 STORE_UNRECORDED_WRITES = Gauge(
     "smpp_gateway_store_unrecorded_writes",
     "Writes made after the SMSC or a webhook receiver answered that the store has not "
     "committed yet; kept in memory and retried.",
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 STORE_WRITE_FAILURES = Counter(
@@ -235,6 +251,7 @@ RECEIPTS_UNMATCHED = Counter(
 RECEIPTS_UNMATCHED_NOW = Gauge(
     "smpp_gateway_receipts_unmatched_now",
     "Receipts in the store that match no message.",
+    multiprocess_mode="mostrecent",
     registry=REGISTRY,
 )
 RECEIPT_LATENCY = Histogram(
@@ -306,6 +323,7 @@ WEBHOOK_LATENCY = Histogram(
 WEBHOOK_OUTBOX_DEPTH = Gauge(
     "smpp_gateway_webhook_outbox_depth",
     "Webhooks waiting in the outbox (pending, not yet delivered or dead).",
+    multiprocess_mode="mostrecent",
     registry=REGISTRY,
 )
 WEBHOOK_DEAD_LETTERS = Counter(
@@ -334,7 +352,42 @@ SESSION_ENQUIRE_LINK_SECONDS = Histogram(
 )
 SESSION_LAST_PDU_AGE = Gauge(
     "smpp_gateway_session_last_pdu_age_seconds",
-    "Time since the session last received a PDU (measured at scrape time).",
+    "Time since the session last received a PDU (refreshed twice a second).",
     ["session"],
+    multiprocess_mode="livesum",
     registry=REGISTRY,
 )
+
+
+def observe_sessions(sessions: list[dict[str, Any]]) -> None:
+    """The sessions' window and silence, from SessionPool.snapshot() (the engine's
+    status loop calls this twice a second)."""
+    for session in sessions:
+        SESSION_INFLIGHT.labels(session["name"]).set(session["inflight"])
+        age = session["last_pdu_age_seconds"]
+        SESSION_LAST_PDU_AGE.labels(session["name"]).set(float("nan") if age is None else age)
+
+
+def refresh_store_gauges(store: Store) -> None:
+    """What the store says now: queue and outbox depth, unmatched receipts. Set by the
+    process answering the scrape, so every daemon's work counts (PostgreSQL)."""
+    QUEUE_DEPTH.set(store.pending_count())
+    WEBHOOK_OUTBOX_DEPTH.set(store.outbox_depth())
+    RECEIPTS_UNMATCHED_NOW.set(store.unmatched_receipts())
+
+
+def exposition() -> bytes:
+    """The text of /metrics: every process's metrics added up in multiprocess mode."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)
+    return generate_latest(registry)
+
+
+def forget_process(pid: int) -> None:
+    """A process is gone: its live gauges no longer count (called by the master)."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if directory:
+        multiprocess.mark_process_dead(pid, directory)

@@ -1,68 +1,59 @@
-"""The daemon: gunicorn master plus exactly one HTTP worker that owns the engine.
+"""The daemon: gunicorn's master, HTTP workers, and the engine and dispatcher roles.
 
-The engine (SMPP binds, store writer) is built in the worker after fork, in `load()`,
-and stopped in the `worker_exit` hook, so a SIGTERM drains requests, then in-flight
-submits, then unbinds. One worker is deliberate: binds must have one owner (DESIGN.md).
+    smpp-gateway run
+     └ master (arbiter.py): signals, supervision, ordered stop, systemd READY/STOPPING
+        ├ HTTP workers x http.workers: validate, encode, make durable, answer
+        ├ engine x 1 (roles.py): SMPP sessions, feeder, receipt and inbound intake
+        └ dispatcher x 1 (roles.py): webhook outbox delivery
+
+An HTTP worker builds its runtime after fork, in `load()`: its own store connection and
+writer thread (SQLite: writers of every process queue on one lock), the Flask app, and
+the engine's doorbell it rings after each accept. It knows the engine only through the
+runtime directory (rundir.py): the doorbell and the engine's status file, which /readyz
+and /status read. Keep-alive connections spread over the workers through SO_REUSEPORT:
+each worker has its own listening socket and the kernel balances new connections.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
-from prometheus_client import start_http_server
 
 from gateway import arbiter, http_worker, logs, metrics, systemd
 from gateway.config import Config
 from gateway.config_load import config_summary
-from gateway.config_values import parse_listen
-from gateway.engine import Engine
 from gateway.http import create_app
 from gateway.http.context import Services
-from gateway.intake import DeliverIntake
+from gateway.roles import RoleWorker
+from gateway.rundir import RunDir
 from gateway.sending import Sender
-from gateway.smpp import SessionPool, session_settings, tls_context
 from gateway.store import Store, open_store
+from gateway.wakeup import Bell
 from gateway.webhooks.callbacks import CallbackHooks
-from gateway.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger("gateway.server")
 
 
 @dataclass
-class Runtime:
-    store: Store
-    engine: Engine
-    dispatcher: Dispatcher
-    app: Any
-    metrics_listen: str = ""
-    _metrics_server: Any = None
+class HttpRuntime:
+    """An HTTP worker's parts: its store, the engine's doorbell, the app."""
 
-    def start(self) -> None:
-        self.dispatcher.start()
-        self.engine.start()
-        if self.metrics_listen:
-            host, port = parse_listen(self.metrics_listen)
-            self._metrics_server, _ = start_http_server(
-                port, addr=host.strip("[]"), registry=metrics.REGISTRY
-            )
-            log.info("metrics listener on %s", self.metrics_listen)
+    store: Store
+    engine_bell: Bell
+    app: Any
 
     def stop(self) -> None:
-        try:
-            if self._metrics_server is not None:
-                self._metrics_server.shutdown()
-            self.engine.stop()
-            self.dispatcher.stop(timeout=5.0)
-        finally:
-            self.store.close()
+        self.engine_bell.close()
+        self.store.close()
 
 
-def build_runtime(cfg: Config) -> Runtime:
-    """Assemble store, engine and app from the config; the one place parts meet."""
+def build_http_runtime(cfg: Config, rundir: RunDir) -> HttpRuntime:
+    """Assemble one HTTP worker: the one place its parts meet."""
     store = open_store(
         cfg.store,
         hooks=CallbackHooks(cfg.webhooks),
@@ -70,19 +61,26 @@ def build_runtime(cfg: Config) -> Runtime:
         on_commit=metrics.observe_commit,
         on_event=metrics.observe_store_event,
     )
-    dispatcher = Dispatcher(store, cfg.webhooks)
-    s = cfg.smpp
-    binds = session_settings(s, tls_context(s))
-    intake = DeliverIntake(store, gsm_charset=s.gsm_charset, on_stored=dispatcher.wake)
-    engine = Engine(
-        store,
-        cfg,
-        make_pool=lambda handler: SessionPool(binds, handler, intake),
-    )
-    store.on_new_work(engine.notify_new_work)  # accepts on other daemons (PostgreSQL)
-    sender = Sender(store, engine.notify_new_work, cfg.http.idempotency_window, time.time)
-    app = create_app(Services(cfg, store, sender, engine.ready, engine_status=engine.status))
-    return Runtime(store, engine, dispatcher, app, cfg.http.metrics_listen)
+    bell = Bell(rundir.engine_bell)
+    sender = Sender(store, bell.ring, cfg.http.idempotency_window, time.time)
+
+    def engine_status() -> dict[str, Any]:
+        status = rundir.engine_status()
+        if status is None:  # no fresh status file: the engine is starting or restarting
+            return {"sessions": [], "engine": "down"}
+        return {k: v for k, v in status.items() if k not in ("at", "smpp_ready")}
+
+    def smpp_ready() -> bool:
+        status = rundir.engine_status()
+        return bool(status and status.get("smpp_ready"))
+
+    services = Services(cfg, store, sender, smpp_ready, engine_status=engine_status)
+    return HttpRuntime(store, bell, create_app(services))
+
+
+def http_worker_count(cfg: Config) -> int:
+    """http.workers, or one per CPU core when it is 0."""
+    return cfg.http.workers or os.cpu_count() or 1
 
 
 def tls_settings(http: Any) -> dict[str, Any]:
@@ -92,9 +90,10 @@ def tls_settings(http: Any) -> dict[str, Any]:
 
 
 class GatewayApplication(BaseApplication):
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, rundir: RunDir) -> None:
         self.gateway_config = cfg
-        self.runtime: Runtime | None = None
+        self.rundir = rundir
+        self.runtime: HttpRuntime | None = None
         # read by the worker class (WorkerSettings.of)
         self.http_worker_settings = http_worker.WorkerSettings(
             request_read_timeout=cfg.http.request_read_timeout,
@@ -104,7 +103,7 @@ class GatewayApplication(BaseApplication):
             tls_client_ca=cfg.http.tls_client_ca,
         )
         # Taken out of the environment before gunicorn's master sends its own, too early,
-        # READY=1; the worker sends it after load() (see gateway/systemd.py).
+        # READY=1; the master sends it when every role is up (see gateway/systemd.py).
         self.notifier = systemd.Notifier.from_environ()
         super().__init__()
 
@@ -112,11 +111,13 @@ class GatewayApplication(BaseApplication):
         http = self.gateway_config.http
         settings = {
             "bind": [http.listen],
-            "workers": 1,
+            "workers": http_worker_count(self.gateway_config),
             # gthread, except that threads only get whole requests (gateway/http_worker.py)
             "worker_class": "gateway.http_worker.BufferingThreadWorker",
             "threads": http.threads,
             "worker_connections": http.max_connections,
+            # one listening socket per worker: the kernel spreads keep-alive connections
+            "reuse_port": True,
             "timeout": max(1, round(http.timeout)),
             "graceful_timeout": max(1, round(http.graceful_timeout)),
             "keepalive": 75,
@@ -128,40 +129,44 @@ class GatewayApplication(BaseApplication):
             "loglevel": self.gateway_config.log.level,
             "worker_exit": self._worker_exit,
             "post_worker_init": self._post_worker_init,
+            "child_exit": self._child_exit,
             # gunicornc can add workers (a second engine) and writes to $HOME: off
             "control_socket_disable": True,
         }
         for key, value in settings.items():
             self.cfg.set(key, value)
-        if self.cfg.workers != 1:
-            raise SystemExit("smpp-gateway runs exactly one worker; scale out with more daemons")
 
     def load(self) -> Any:
+        """In an HTTP worker, after fork."""
         cfg = self.gateway_config
         logs.configure(cfg.log.level, cfg.log.format, cfg.log.pdu_debug)
-        log.info("starting worker", extra={})
-        log.info("config %s", config_summary(self.gateway_config))
-        self.runtime = build_runtime(self.gateway_config)
-        self.runtime.start()
+        log.info("config %s", config_summary(cfg))
+        self.runtime = build_http_runtime(cfg, self.rundir)
         return self.runtime.app
 
     def _post_worker_init(self, worker: Any) -> None:
-        log.info("worker %s ready on %s", worker.pid, self.gateway_config.http.listen)
-        # load() has opened the store and started the engine; the master bound the listener
-        # before fork. The worker is not systemd's main PID: the unit sets NotifyAccess=all.
-        self.notifier.ready(f"serving on {self.gateway_config.http.listen}")
+        if isinstance(worker, RoleWorker):
+            return  # a role marks itself ready once it has started (roles.py)
+        log.info("HTTP worker %s ready on %s", worker.pid, self.gateway_config.http.listen)
+        self.rundir.mark_ready("http", worker.pid)
 
     def run(self) -> None:
-        arbiter.run(self)  # refuses HUP/USR2/TTIN, sends STOPPING=1 (gateway/arbiter.py)
+        arbiter.run(self, self.rundir)
 
     def _worker_exit(self, server: Any, worker: Any) -> None:
+        """In an HTTP worker as it exits (roles stop their own parts)."""
         if self.runtime is not None:
-            log.info("worker exiting: draining and unbinding")
             self.runtime.stop()
             self.runtime = None
 
+    def _child_exit(self, server: Any, worker: Any) -> None:
+        """In the master, for any child that is gone: its live gauges and its ready marker
+        go with it."""
+        metrics.forget_process(worker.pid)
+        self.rundir.forget(worker.pid)
 
-def run(cfg: Config) -> int:
+
+def run(cfg: Config, rundir: RunDir) -> int:
     logs.configure(cfg.log.level, cfg.log.format, cfg.log.pdu_debug)
-    GatewayApplication(cfg).run()
+    GatewayApplication(cfg, rundir).run()
     return 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from gateway import metrics
 from gateway.http.responses import json_response
-from gateway.metrics import REGISTRY
 
 blueprint = Blueprint("health", __name__)
 
@@ -45,4 +45,5 @@ def status() -> Response:
 def metrics_scrape() -> Response:
     # content_type, not mimetype: Flask would append a second charset, which Prometheus 3
     # rejects as an unparsable Content-Type
-    return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    metrics.refresh_store_gauges(current_app.extensions["gateway"].store)
+    return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -105,8 +105,6 @@ class SmppSession:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        metrics.SESSION_LAST_PDU_AGE.labels(self.name).set_function(self._last_pdu_age)
-        metrics.SESSION_INFLIGHT.labels(self.name).set_function(self.inflight_count)
         self._thread = threading.Thread(target=self._run, name=f"smpp-{self.name}", daemon=True)
         self._thread.start()
 

@@ -51,6 +51,11 @@ def test_status_shows_sessions_window_queue_and_outbox(sim, start_gateway):
         for number in receivers(10):
             gateway.send(**{"from": "Shop", "to": number, "text": "x"})
         sim.wait_for(lambda s: s["submit_sm"] == 4)
+        # the engine publishes its sessions twice a second (gateway/rundir.py)
+        wait_for(
+            lambda: gateway.get("/status").json()["sessions"][0]["inflight"] == 4,
+            what="the window full in /status",
+        )
         code, paused = status_command(gateway)
         assert code == 0 and paused["ready"] is True
         assert [(s["name"], s["bound"], s["inflight"]) for s in paused["sessions"]] == [

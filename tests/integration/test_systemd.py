@@ -87,7 +87,8 @@ def test_unit_security_exposure_is_low(stubbed_unit: Path):
 def test_unit_settings_the_daemon_relies_on():
     unit = directives(UNIT.read_text())
     assert unit["Type"] == ["notify"]
-    assert unit["NotifyAccess"] == ["all"]  # READY=1 comes from the worker, a child
+    assert unit["NotifyAccess"] == ["main"]  # READY=1 comes from the master
+    assert unit["RuntimeDirectory"] == ["smpp-gateway"]  # doorbells, status, metrics files
     assert unit["KillMode"] == ["mixed"]  # one SIGTERM, to the master only
     assert "ExecReload" not in unit  # a gunicorn reload would start a second engine
     assert unit["Restart"] == ["on-failure"]
@@ -220,8 +221,9 @@ def test_ready_only_once_store_and_http_are_up_then_stopping_on_sigterm(
                 "READY": "1",
                 "STATUS": f"serving on 127.0.0.1:{gateway.port}",
             }
-            # sent by the worker: why the unit needs NotifyAccess=all
-            assert ready.pid != master and children(master) == {ready.pid}
+            # sent by the master once its 2 HTTP workers, the engine and the dispatcher are up
+            assert ready.pid == master and len(children(master)) == 4
+            processes = children(master)
             at_ready = listener.at_ready
             assert at_ready["db_exists"] is True
             assert "messages" in at_ready["tables"], at_ready
@@ -231,10 +233,10 @@ def test_ready_only_once_store_and_http_are_up_then_stopping_on_sigterm(
             gateway.send(**{"from": "TEST", "to": "41791234567", "text": "Hello"})
             sim.wait_for(lambda stats: stats["submit_sm"] >= 1, timeout=10)
 
-            # SIGHUP would start a second engine: refused, the same worker keeps running
+            # SIGHUP would start a second engine: refused, the same processes keep running
             os.kill(master, signal.SIGHUP)
             wait_for(lambda: "SIGHUP ignored" in gateway.log(), what="SIGHUP refused")
-            assert children(master) == {ready.pid}
+            assert children(master) == processes
             assert gateway.get("/healthz").status == 200
         finally:
             code = gateway.stop()
