@@ -8,7 +8,7 @@ from typing import Any
 from bench.common import Figures, wait_submitted
 from bench.loadgen import LoadSpec, run_load
 from bench.sizes import Sizes
-from bench.stack import SmscTarget, Stack, memory_kib, running_stack
+from bench.stack import SmscTarget, Stack, running_stack
 from gateway.testing.waiting import wait_for
 
 # Held submit_sm must outlive the accept phase, or the bench measures timeouts instead.
@@ -23,8 +23,7 @@ def backlog(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
     total = calls * sizes.per_call
     with running_stack(target, smpp=BACKLOG_SMPP) as stack:
         assert stack.sim is not None
-        worker = stack.worker_pid()
-        idle = memory_kib(worker)["VmRSS"]
+        idle = stack.rss_kib()
         stack.sim.pause()
         spec = LoadSpec(
             port=stack.gateway.port,
@@ -38,16 +37,16 @@ def backlog(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
         result = run_load(spec)
         if result.ok != calls:
             raise RuntimeError(f"backlog: {result.ok}/{calls} bulk calls accepted")
-        queued = memory_kib(worker)
+        queued = stack.rss_kib("VmHWM")
         resumed = time.time()
         stack.sim.resume()
         drained = wait_submitted(stack, total, sizes.deadline(total))
-        after = memory_kib(worker)
+        after = stack.rss_kib("VmHWM")
     return {
         "accepted_per_s": total / result.elapsed,
         "rss_mb_idle": idle / 1024,
-        "peak_rss_mb_queued": queued["VmHWM"] / 1024,
-        "peak_rss_mb_drain": after["VmHWM"] / 1024,
+        "peak_rss_mb_queued": queued / 1024,
+        "peak_rss_mb_drain": after / 1024,
         "drain_s": drained - resumed,
         "drain_per_s": total / (drained - resumed),
     }

@@ -73,18 +73,23 @@ class Stack:
             return int(self.sim.stats()["submit_sm"])
         return int(metric(self.gateway, "smpp_gateway_segments_submitted_total"))
 
-    def worker_pid(self) -> int:
-        """The gunicorn worker: the only child of the master (gateway.server)."""
+    def pids(self) -> list[int]:
+        """The daemon's processes: the master and its children (HTTP workers, engine,
+        dispatcher; gateway/server.py)."""
         assert self.gateway.proc is not None
         master = self.gateway.proc.pid
         children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        if len(children) != 1:
-            raise RuntimeError(f"expected one gunicorn worker, found {children}")
-        return int(children[0])
+        return [master, *map(int, children)]
 
     def worker_cpu(self) -> float:
-        """CPU seconds the worker used so far: with wall time, tells CPU- from wait-bound."""
-        return cpu_seconds(self.worker_pid())
+        """CPU seconds every process of the daemon used so far: with wall time, tells
+        CPU- from wait-bound (2.0 per second is both cores busy)."""
+        return sum(cpu_seconds(pid) for pid in self.pids())
+
+    def rss_kib(self, field: str = "VmRSS") -> int:
+        """Resident memory of every process of the daemon together (`field`: VmRSS now,
+        VmHWM each process's peak, summed)."""
+        return sum(memory_kib(pid)[field] for pid in self.pids())
 
     def ready(self) -> bool:
         try:

@@ -163,7 +163,7 @@ def observe_commit(operations: int, seconds: float) -> None:
 STORE_WRITABLE = Gauge(
     "smpp_gateway_store_writable",
     "1 while the store commits writes; 0 from a failed write until a probe write commits.",
-    multiprocess_mode="livemax",  # the engine sets it; the other processes leave 0
+    multiprocess_mode="mostrecent",  # the engine's, or the scraped HTTP worker's
     registry=REGISTRY,
 )
 STORE_UNRECORDED_WRITES = Gauge(
@@ -369,8 +369,10 @@ def observe_sessions(sessions: list[dict[str, Any]]) -> None:
 
 
 def refresh_store_gauges(store: Store) -> None:
-    """What the store says now: queue and outbox depth, unmatched receipts. Set by the
-    process answering the scrape, so every daemon's work counts (PostgreSQL)."""
+    """What the store says now: whether it commits, queue and outbox depth, unmatched
+    receipts. Set by the process answering the scrape, so every daemon's work counts
+    (PostgreSQL)."""
+    STORE_WRITABLE.set(1 if store.writable() else 0)
     QUEUE_DEPTH.set(store.pending_count())
     WEBHOOK_OUTBOX_DEPTH.set(store.outbox_depth())
     RECEIPTS_UNMATCHED_NOW.set(store.unmatched_receipts())

@@ -17,6 +17,7 @@ Nothing here is durable: messages live in the store only.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -94,6 +95,19 @@ class RunDir:
         for marker in self.ready_dir.glob(f"*.{pid}"):
             with contextlib.suppress(FileNotFoundError):
                 marker.unlink()
+
+    # -- once per daemon ------------------------------------------------------------
+
+    def once(self, name: str) -> bool:
+        """True for the first process of this daemon that asks about `name`, False after
+        (an exclusively created marker file: atomic across processes)."""
+        marker = self.path / "once" / hashlib.sha256(name.encode()).hexdigest()[:32]
+        marker.parent.mkdir(exist_ok=True)
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            return False
+        return True
 
     # -- the engine's status --------------------------------------------------------
 

@@ -29,6 +29,7 @@ from gateway.config import Config
 from gateway.config_load import config_summary
 from gateway.http import create_app
 from gateway.http.context import Services
+from gateway.http.unknown_fields import UnknownFieldLog
 from gateway.roles import RoleWorker
 from gateway.rundir import RunDir
 from gateway.sending import Sender
@@ -74,7 +75,14 @@ def build_http_runtime(cfg: Config, rundir: RunDir) -> HttpRuntime:
         status = rundir.engine_status()
         return bool(status and status.get("smpp_ready"))
 
-    services = Services(cfg, store, sender, smpp_ready, engine_status=engine_status)
+    services = Services(
+        cfg,
+        store,
+        sender,
+        smpp_ready,
+        engine_status=engine_status,
+        unknown_fields=UnknownFieldLog(first_time=rundir.once),
+    )
     return HttpRuntime(store, bell, create_app(services))
 
 

@@ -11,12 +11,10 @@ import logging
 import math
 
 from flask import Blueprint, Response, current_app, g, request
-from flask.blueprints import BlueprintSetupState
 
 from gateway import metrics
 from gateway.http.context import Services
 from gateway.http.params import BadParameter, BadRequest, optional_str, request_parameters
-from gateway.http.ratelimit import TokenBuckets
 from gateway.http.responses import json_response
 from gateway.model_api import Conversion
 from gateway.store import StoreError
@@ -24,17 +22,9 @@ from gateway.store import StoreError
 log = logging.getLogger("gateway.http")
 
 blueprint = Blueprint("converted", __name__)
-LIMITER = "gateway.conversion_limiter"  # app.extensions key of the TokenBuckets
 NOT_ENABLED = "Conversion rate tracking is not enabled for this customer account"
 TOO_MANY = "Too many requests"
 MAX_ID_LENGTH = 64  # gateway ids are 36 characters
-
-
-@blueprint.record_once
-def _limiter(state: BlueprintSetupState) -> None:
-    """One bucket set per app: the rate and burst are settings."""
-    http = state.app.extensions["gateway"].config.http
-    state.app.extensions[LIMITER] = TokenBuckets(http.conversion_rate, http.conversion_burst)
 
 
 @blueprint.route("/sms/converted", methods=["POST"], endpoint="converted")
@@ -42,7 +32,14 @@ def converted() -> Response:
     svc: Services = current_app.extensions["gateway"]
     if not svc.config.http.conversion_tracking:
         return json_response(NOT_ENABLED, 400)
-    wait = current_app.extensions[LIMITER].take(g.api_key_id)
+    try:  # a bucket in the store: the limit holds however requests spread over workers
+        http = svc.config.http
+        wait = svc.store.take_token(
+            f"conversion:{g.api_key_id}", http.conversion_rate, http.conversion_burst
+        )
+    except StoreError as exc:
+        log.error("store refused a rate-limit token: %s", exc)
+        return json_response("Internal error", 503)
     if wait > 0:
         response = json_response(TOO_MANY, 429)
         response.headers["Retry-After"] = str(max(1, math.ceil(wait)))

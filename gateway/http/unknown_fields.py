@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 log = logging.getLogger("gateway.http")
 
@@ -35,12 +35,21 @@ SEND_FIELDS = frozenset(
 MAX_NAME_LOGGED = 64  # characters of an unknown name written to the log
 
 
-class UnknownFieldLog:
-    """Remembers which (API key, field) pairs were logged; thread-safe, bounded."""
+def _always(_: str) -> bool:
+    return True
 
-    def __init__(self, capacity: int = 10_000) -> None:
+
+class UnknownFieldLog:
+    """Remembers which (API key, field) pairs were logged; thread-safe, bounded.
+
+    `first_time(name)` says whether no other process logged `name` yet (the daemon passes
+    RunDir.once, so several HTTP workers still log a pair once); by default this process
+    alone decides."""
+
+    def __init__(self, capacity: int = 10_000, first_time: Callable[[str], bool] = _always) -> None:
         self._seen: set[tuple[str, str]] = set()
         self._capacity = capacity
+        self._first_time = first_time
         self._lock = threading.Lock()
 
     def note(self, api_key_id: str, names: Iterable[str]) -> list[str]:
@@ -54,7 +63,8 @@ class UnknownFieldLog:
                 if len(self._seen) >= self._capacity:
                     break
                 self._seen.add(pair)
-                fresh.append(name)
+                if self._first_time(f"unknown-field {api_key_id} {name}"):
+                    fresh.append(name)
         for name in fresh:
             log.info(
                 "ignoring unknown request field %r (logged once per API key)",

@@ -319,6 +319,12 @@ class Store(Protocol):
         to this key answers UNKNOWN."""
         ...
 
+    def take_token(self, bucket: str, rate: float, burst: float) -> float:
+        """Take one token from a rate limit's bucket, shared by every process and daemon
+        on this store: 0.0 when taken, else the seconds until one will be there.
+        Synchronous (a write): for limits checked per request, not per message."""
+        ...
+
     def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:
         """Per receiver: messages created in [start, end) of which the SMSC took at least
         one segment, and their summed cost (None when none carried one). Per receiver,

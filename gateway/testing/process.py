@@ -95,10 +95,13 @@ class GatewayProcess:
         return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self, wait_ready: bool = True) -> GatewayProcess:
+        (self.workdir / "run").mkdir(exist_ok=True)
         env = {
             **os.environ,
             "SMPP_GATEWAY_HTTP_API_KEYS": API_KEY,
             "SMPP_GATEWAY_SMPP_PASSWORD": "password",
+            # as systemd's RuntimeDirectory: the daemon's doorbells, status and ready markers
+            "RUNTIME_DIRECTORY": str(self.workdir / "run"),
             **self.extra_env,
         }
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -166,8 +169,23 @@ class GatewayProcess:
         assert response.status == 200, response.body
         return response.json()
 
+    @property
+    def rundir(self) -> Path:
+        """This run's runtime directory (gateway/rundir.py)."""
+        assert self.proc is not None
+        return self.workdir / "run" / f"run-{self.proc.pid}"
+
+    def pids(self) -> dict[str, set[int]]:
+        """Role ("http", "engine", "dispatcher") -> pids of its live, ready processes."""
+        found: dict[str, set[int]] = {}
+        for marker in (self.rundir / "ready").iterdir():
+            role, _, pid = marker.name.rpartition(".")
+            if Path(f"/proc/{pid}").exists():
+                found.setdefault(role, set()).add(int(pid))
+        return found
+
     def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM: gunicorn drains the worker, the engine unbinds."""
+        """SIGTERM to the master: HTTP workers stop, the engine drains and unbinds."""
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -176,7 +194,7 @@ class GatewayProcess:
         return self.proc.returncode
 
     def kill(self) -> None:
-        """kill -9 of the whole daemon (master and worker), as a crash would."""
+        """kill -9 of the whole daemon (master and every child), as a crash would."""
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)

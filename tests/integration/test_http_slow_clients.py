@@ -270,9 +270,12 @@ def test_expect_100_continue_is_answered_before_the_body(gateway, sim):
 def test_at_the_connection_cap_new_clients_wait_for_a_slot_and_are_then_served(
     sim, start_gateway, closing
 ):
-    """http.max_connections: beyond it the kernel's backlog holds new connections; the
-    silent ones holding the slots leave at their deadline and the waiting send goes on."""
-    gateway = start_gateway(sim.port, http={"request_read_timeout": 2.0, "max_connections": 8})
+    """http.max_connections (per HTTP worker): beyond it the kernel's backlog holds new
+    connections; the silent ones holding the slots leave at their deadline and the waiting
+    send goes on. One worker, so the 8 silent connections surely fill its cap."""
+    gateway = start_gateway(
+        sim.port, http={"workers": 1, "request_read_timeout": 2.0, "max_connections": 8}
+    )
     silent = connect_many(gateway.port, 8)
     closing += silent
     started = time.monotonic()

@@ -19,7 +19,6 @@ from gateway.http.compose import callback_url
 from gateway.http.formats import to_xml
 from gateway.http.idempotency import request_hash
 from gateway.http.params import BadParameter
-from gateway.http.ratelimit import TokenBuckets
 from gateway.model_api import ReceiverUsage
 from gateway.usage import MAX_PERIOD_ERROR, PeriodError, format_cost, parse_period, usage_rows
 
@@ -219,16 +218,6 @@ def test_request_hash_ignores_order_and_format_but_not_content_or_endpoint() -> 
     assert a == request_hash("sms", {"text": "a", "to": "1"})
     assert a != request_hash("sms", {"text": "b", "to": "1"})
     assert a != request_hash("smsbulk", {"text": "a", "to": "1"})
-
-
-def test_token_bucket_allows_a_burst_then_the_rate_per_key() -> None:
-    now = [0.0]
-    buckets = TokenBuckets(rate=2.0, burst=3, clock=lambda: now[0])
-    assert [buckets.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert buckets.take("a") == pytest.approx(0.5)
-    assert buckets.take("b") == 0.0  # another key has its own bucket
-    now[0] = 0.5
-    assert buckets.take("a") == 0.0 and buckets.take("a") > 0
 
 
 @pytest.mark.parametrize(

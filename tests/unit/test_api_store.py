@@ -149,3 +149,27 @@ def test_usage_counts_messages_the_smsc_took_per_receiver_across_days(
         "491725551234",
         "359888123456",
     }
+
+
+def test_a_token_bucket_allows_a_burst_then_the_rate_per_bucket(db: str) -> None:
+    now = [T0]
+    store = open_store(db, clock=lambda: now[0])
+    try:
+        assert [store.take_token("a", 2.0, 3) for _ in range(3)] == [0.0, 0.0, 0.0]
+        assert store.take_token("a", 2.0, 3) == pytest.approx(0.5)
+        assert store.take_token("b", 2.0, 3) == 0.0  # another bucket is its own
+        now[0] += 0.5
+        assert store.take_token("a", 2.0, 3) == 0.0 and store.take_token("a", 2.0, 3) > 0
+    finally:
+        store.close()
+
+
+def test_a_token_bucket_is_one_bucket_for_every_process_on_the_file(db: str) -> None:
+    """Two stores on one file (two HTTP workers): one burst between them, not one each."""
+    first, second = open_store(db), open_store(db)
+    try:
+        taken = [s.take_token("k", 0.001, 4) for s in (first, second) * 4]
+        assert taken.count(0.0) == 4
+    finally:
+        first.close()
+        second.close()

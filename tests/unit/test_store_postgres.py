@@ -480,3 +480,18 @@ def test_release_gives_back_only_this_daemons_claims(open_pg: Callable[..., Post
     assert a.count_by_state()["accepted"] == 1
     view = a.get_message("x")
     assert view is not None and view.history[-1][1:] == ("accepted", "released")
+
+
+def test_a_token_bucket_holds_across_daemons(open_pg: Callable[..., PostgresStore]) -> None:
+    """Eight threads on two daemons take from one bucket of 5 at once: 5 tokens, no more
+    (the bucket's advisory lock serialises the read-modify-write)."""
+    a, b = open_pg(), open_pg()
+    barrier = threading.Barrier(8)
+
+    def take(store: PostgresStore) -> float:
+        barrier.wait(10)
+        return store.take_token("conversion:k", 0.001, 5)
+
+    with ThreadPoolExecutor(8) as pool:
+        waits = list(pool.map(take, [a, b] * 4))
+    assert waits.count(0.0) == 5

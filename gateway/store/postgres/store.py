@@ -387,6 +387,11 @@ class PostgresStore(SharedOperations):
             return None
         return self._read(partial(api.live_record, api_key_id=api_key_id, key=key, now=now))
 
+    def take_token(self, bucket: str, rate: float, burst: float) -> float:
+        take = partial(api.take_token, bucket=bucket, rate=rate, burst=burst, now=self._clock())
+        op = Locked(take, areas=(f"rate:{bucket}",))  # daemons take in turn
+        return self._writers.any().call(op, label=f"take a {bucket} token", timeout=10.0)
+
     def mark_converted(self, message_id: str, api_key_id: str, at: float) -> Conversion:
         if _NUL in message_id:
             return Conversion.UNKNOWN

@@ -82,3 +82,20 @@ def convert(conn: Connection, *, message_id: str, api_key_id: str, at: float) ->
 def usage(conn: Connection, *, start: float, end: float) -> list[ReceiverUsage]:
     """Messages created in [start, end) that the SMSC took, per receiver."""
     return [ReceiverUsage(*row) for row in conn.execute(_USAGE, (start, end))]
+
+
+def take_token(conn: Connection, *, bucket: str, rate: float, burst: float, now: float) -> float:
+    """Take one token from `bucket` (refilled at `rate` per second, at most `burst` kept):
+    0.0 when taken, else the seconds until one will be there. Runs in the writer's
+    transaction, so concurrent takers are serialised (PostgreSQL: under the bucket's
+    advisory lock)."""
+    row = conn.execute("SELECT tokens, at FROM rate_buckets WHERE bucket = ?", (bucket,)).fetchone()
+    tokens = burst if row is None else min(burst, row[0] + max(0.0, now - row[1]) * rate)
+    wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+    left = tokens - 1.0 if wait == 0.0 else tokens
+    conn.execute(
+        "INSERT INTO rate_buckets (bucket, tokens, at) VALUES (?, ?, ?)"
+        " ON CONFLICT (bucket) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
+        (bucket, left, now),
+    )
+    return wait

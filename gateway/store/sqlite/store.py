@@ -319,6 +319,10 @@ class SQLiteStore(SharedOperations):
     def get_idempotency(self, api_key_id: str, key: str, now: float) -> IdempotencyRecord | None:
         return self._read(partial(api.live_record, api_key_id=api_key_id, key=key, now=now))
 
+    def take_token(self, bucket: str, rate: float, burst: float) -> float:
+        op = partial(api.take_token, bucket=bucket, rate=rate, burst=burst, now=self._clock())
+        return self._writer.call(op, label=f"take a {bucket} token", timeout=10.0)
+
     def mark_converted(self, message_id: str, api_key_id: str, at: float) -> Conversion:
         op = partial(api.convert, message_id=message_id, api_key_id=api_key_id, at=at)
         return self._writer.call(op, label=f"convert {message_id}", timeout=10.0)
