@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from flask import Flask
 from gateway.config_load import build_config
 from gateway.http import create_app
 from gateway.http.context import Services
+from gateway.store import open_store
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "gateway" / "http" / "openapi.json"
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -26,9 +28,12 @@ def doc() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def app() -> Flask:
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """The app on a real store (POST /sms/converted takes its rate-limit token there)."""
     config = build_config({"http": {"api_keys": ["k"]}}, {})
-    return create_app(Services(config, None, None, lambda: True, new_id=uuid.uuid4))  # type: ignore[arg-type]
+    store = open_store(str(tmp_path_factory.mktemp("openapi") / "gateway.db"))
+    yield create_app(Services(config, store, None, lambda: True, new_id=uuid.uuid4))  # type: ignore[arg-type]
+    store.close()
 
 
 def routes(app: Flask) -> set[tuple[str, str]]:
