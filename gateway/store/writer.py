@@ -314,6 +314,20 @@ class Writer:
             except queue.Empty:
                 return batch, False
 
+    def _grow(self, batch: list[_Item]) -> None:
+        """Move what is queued now into `batch`, up to max_batch; a STOP goes back to the
+        end of the queue (everything queued before it is in the batch)."""
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is _STOP:
+                self._queue.put(item)
+                return
+            if item.future is None or item.future.set_running_or_notify_cancel():
+                batch.append(item)
+
     def _linger(self, size: int) -> bool:
         """Wait (up to max_delay) for more only while this batch is smaller than the last
         one: the last commit shows how many callers are active. A lone caller (the idle
@@ -322,10 +336,11 @@ class Writer:
 
     # -- running batches --------------------------------------------------------------
 
-    def _run(self, conn: Any, batch: list[_Item]) -> None:
+    def _run(self, conn: Any, batch: list[_Item], grow: bool = True) -> None:
         """Run new operations in one transaction; after an operation's own failure, each
-        alone. A store failure refuses the rest (asynchronous ones wait in the backlog)."""
-        outcome, detail = self._attempt(conn, batch)
+        alone. A store failure refuses the rest (asynchronous ones wait in the backlog).
+        `grow`: what queued while this process waited for the lock joins the batch."""
+        outcome, detail = self._attempt(conn, batch, grow)
         if outcome is _Outcome.COMMITTED:
             self._settle_results(batch, detail)
         elif outcome is _Outcome.STORE_FAILED:
@@ -338,7 +353,7 @@ class Writer:
                 if self._failing():
                     self._refuse(batch[index:], StoreError(self._last_error))
                     return
-                self._run(conn, [item])
+                self._run(conn, [item], grow=False)
 
     def _recover(self, conn: Any) -> None:
         """Probe plus the backlog, oldest first, in chunks, while the store commits."""
@@ -372,13 +387,19 @@ class Writer:
                 self._settle_failure(item, detail)
         return True
 
-    def _attempt(self, conn: Any, batch: list[_Item]) -> tuple[_Outcome, Any]:
+    def _attempt(
+        self, conn: Any, batch: list[_Item], grow: bool = False
+    ) -> tuple[_Outcome, Any]:
         """One transaction: (COMMITTED, results), (OP_FAILED, the op's exception) or
-        (STORE_FAILED, a StoreError; the writer is then unhealthy, a retry scheduled)."""
+        (STORE_FAILED, a StoreError; the writer is then unhealthy, a retry scheduled).
+        With `grow`, the batch (a list the caller holds) takes in what was queued by the
+        time the lock is held: under contention each commit carries more."""
         started = time.monotonic()
         step, current = "begin", None
         try:
             with self._exclusive():
+                if grow:
+                    self._grow(batch)
                 try:
                     if self._begin_sql:
                         conn.cursor().execute(self._begin_sql)
