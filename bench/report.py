@@ -46,6 +46,7 @@ FIGURES = (
     Figure("stack", "cpu_cores", "bare app CPU, all processes", "cores"),
     Figure("stack", "busiest_worker", "connections on the busiest worker (of 16)", ""),
     Figure("stack", "loadgen_cpu_cores", "load generator CPU (stack)", "cores"),
+    Figure("stack", "other_cpu_cores", "rest of the machine CPU (stack)", "cores"),
     Figure("stack", "loadgen_calibration_per_s", "load generator vs no-op server", "/s"),
     # -- single sends, receipts and callbacks on -----------------------------------------
     Figure(

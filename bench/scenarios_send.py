@@ -12,10 +12,10 @@ import argparse
 import time
 from typing import Any
 
-from bench import sim_rate
+from bench import procs, sim_rate
 from bench.common import Figures, Unavailable, ms, percentile
 from bench.loadgen import FIRST_NUMBER, LoadSpec, calibrate, default_procs, run_load
-from bench.phase import Phase, SpreadWatch, run_phase
+from bench.phase import Phase, SpreadWatch, own_cpu, reaped_cpu, run_phase
 from bench.sizes import Sizes
 from bench.stack import RECEIPT_DELAY, SmscTarget, Stack, running_bare_app, running_stack
 from gateway.testing.simulator import SimulatorProcess
@@ -47,20 +47,21 @@ def stack_line(_target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figur
     """The bare app (bench/bare_app.py) at 16 keep-alive clients: the framework's ceiling
     for POST /sms on this machine. The generator's own rate against a do-nothing server
     is measured first, to show it is not the limit."""
-    procs = default_procs()
-    calib = calibrate(sizes.calibration_count, CLIENTS, procs)
+    loaders = default_procs()
+    calib = calibrate(sizes.calibration_count, CLIENTS, loaders)
     with running_bare_app() as app:
         spec = LoadSpec(
             port=app.port,
             count=sizes.stack_count,
             connections=CLIENTS,
-            procs=procs,
+            procs=loaders,
             time_limit=sizes.deadline(sizes.stack_count),
         )
-        cpu = app.cpu()
+        before, sampled_from = _stack_cpu(app.cpu()), time.time()
         with SpreadWatch(app.pids(), app.port, CLIENTS) as watch:
             result = run_load(spec)
-        cores = (app.cpu() - cpu) / (time.time() - result.start)
+        used = {k: v - before[k] for k, v in _stack_cpu(app.cpu()).items()}
+        now = time.time()
     if result.ok == 0:
         raise RuntimeError(f"bare app: no request answered ({result.errors} errors)")
     return {
@@ -68,11 +69,22 @@ def stack_line(_target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figur
         "p50_ms": ms(percentile(result.latencies, 50)),
         "p99_ms": ms(percentile(result.latencies, 99)),
         "errors": float(result.errors),
-        "cpu_cores": cores,
+        "cpu_cores": used["app"] / (now - result.start),
+        "other_cpu_cores": _others(used) / (now - sampled_from),
         "loadgen_cpu_cores": result.cpu_seconds / result.elapsed,
         "loadgen_calibration_per_s": calib.rate,
         "busiest_worker": float(max(watch.spread, default=0)),
     }
+
+
+def _stack_cpu(app: float) -> dict[str, float]:
+    """CPU seconds so far: the bare app, the bench's own processes, the whole machine."""
+    return {"app": app, "bench": own_cpu() + reaped_cpu(), "machine": procs.machine_busy()}
+
+
+def _others(used: dict[str, float]) -> float:
+    """CPU seconds the rest of the machine used: busy time less the bench's parties."""
+    return max(0.0, used["machine"] - sum(v for k, v in used.items() if k != "machine"))
 
 
 def _single_spec(stack: Stack, sizes: Sizes, count: int, clients: int, offset: int) -> LoadSpec:
