@@ -29,11 +29,12 @@ def run(count: int, sessions: int, window: int) -> dict[str, float]:
     body = {"from": "MITTO SMS", "text": "Hello, World!", "to": to}
     with SimulatorProcess(receipt_delay=-1, keep_submits=0) as sim:
         workdir = Path(tempfile.mkdtemp(prefix="bulk-bench-"))
-        overrides = {
-            "http": {"bulk_max_receivers": max(count, 1)},
-            "smpp": {"sessions": sessions, "window": window},
-        }
-        with GatewayProcess(workdir, sim.port, **overrides) as gateway:
+        with GatewayProcess(
+            workdir,
+            sim.port,
+            http={"bulk_max_receivers": max(count, 1)},
+            smpp={"sessions": sessions, "window": window},
+        ) as gateway:
             started = time.perf_counter()
             response = gateway.request("POST", "/smsbulk", body)
             accepted = time.perf_counter() - started

@@ -11,6 +11,11 @@ from gateway.testing.waiting import wait_for
 Figures = dict[str, float]
 
 
+class Unavailable(Exception):
+    """A scenario that cannot run here (no PostgreSQL server, not the bundled simulator):
+    reported as "not run: <why>", not as a failed run."""
+
+
 def wait_submitted(stack: Stack, total: int, timeout: float) -> float:
     """Wait until the SMSC has seen `total` submit_sm; returns time.time() when seen."""
     wait_for(lambda: stack.submitted() >= total, timeout, interval=0.005, what=f"{total} submits")

@@ -1,11 +1,14 @@
-"""Scenarios 5-6: a backlog behind a paused SMSC (memory, drain) and SMSC recovery."""
+"""The daemon at rest and under faults: idle cost, a backlog behind a paused SMSC
+(memory, drain), SMSC recovery. Simulator receipts are off: these measure the daemon's
+own processes, not callbacks."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from bench.common import Figures, wait_submitted
+from bench import procs
+from bench.common import Figures, Unavailable, wait_submitted
 from bench.loadgen import LoadSpec, run_load
 from bench.sizes import Sizes
 from bench.stack import SmscTarget, Stack, running_stack
@@ -13,20 +16,40 @@ from gateway.testing.waiting import wait_for
 
 # Held submit_sm must outlive the accept phase, or the bench measures timeouts instead.
 BACKLOG_SMPP = {"response_timeout": 120.0}
+MIB = 1024
+
+
+def idle(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
+    """A started, bound daemon with nothing to send: CPU of all its processes over
+    `idle_seconds` after `idle_settle`, as % of one core, in total and per role."""
+    with running_stack(target, receipts=False) as stack:
+        time.sleep(sizes.idle_settle)  # start-up work (imports, first status) settles
+        roles = stack.roles()
+        before = {pid: procs.cpu_seconds(pid) for pid in stack.pids()}
+        started = time.monotonic()
+        time.sleep(sizes.idle_seconds)  # the measured interval itself, left alone
+        elapsed = time.monotonic() - started
+        used = {pid: procs.cpu_seconds(pid) - cpu for pid, cpu in before.items()}
+        figures = {"rss_mb": stack.rss_kib() / MIB, "pss_mb": stack.pss_kib() / MIB}
+    figures["cpu_pct"] = 100 * sum(used.values()) / elapsed
+    for role, pids in roles.items():
+        figures[f"cpu_pct_{role}"] = 100 * sum(used.get(pid, 0.0) for pid in pids) / elapsed
+    return figures
 
 
 def backlog(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
-    """Accept `backlog_count` while responses are held; peak RSS, then drain on resume."""
+    """Accept `backlog_count` while responses are held: memory of all the daemon's
+    processes with everything queued, then the drain on resume."""
     if not target.bundled:
-        raise RuntimeError("needs the bundled simulator (pause/resume)")
+        raise Unavailable("needs the bundled simulator (pause/resume)")
     calls = max(1, sizes.backlog_count // sizes.per_call)
     total = calls * sizes.per_call
-    with running_stack(target, smpp=BACKLOG_SMPP) as stack:
+    with running_stack(target, receipts=False, smpp=BACKLOG_SMPP) as stack:
         assert stack.sim is not None
-        idle = stack.rss_kib()
+        idle_rss = stack.rss_kib()
         stack.sim.pause()
         spec = LoadSpec(
-            port=stack.gateway.port,
+            port=stack.port,
             path="/smsbulk",
             count=calls,
             connections=2,
@@ -37,16 +60,20 @@ def backlog(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
         result = run_load(spec)
         if result.ok != calls:
             raise RuntimeError(f"backlog: {result.ok}/{calls} bulk calls accepted")
-        queued = stack.rss_kib("VmHWM")
+        queued = {
+            "rss_mb_queued": stack.rss_kib() / MIB,
+            "peak_rss_mb_queued": stack.rss_kib("VmHWM") / MIB,
+            "pss_mb_queued": stack.pss_kib() / MIB,
+        }
         resumed = time.time()
         stack.sim.resume()
         drained = wait_submitted(stack, total, sizes.deadline(total))
         after = stack.rss_kib("VmHWM")
     return {
         "accepted_per_s": total / result.elapsed,
-        "rss_mb_idle": idle / 1024,
-        "peak_rss_mb_queued": queued / 1024,
-        "peak_rss_mb_drain": after / 1024,
+        "rss_mb_idle": idle_rss / MIB,
+        **queued,
+        "peak_rss_mb_drain": after / MIB,
         "drain_s": drained - resumed,
         "drain_per_s": total / (drained - resumed),
     }
@@ -59,8 +86,8 @@ def recovery(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
     the backoff the gateway is when the simulator is back; `down_s` (kill -> ready)
     shows the whole gap."""
     if not target.bundled:
-        raise RuntimeError("needs the bundled simulator (stop/start)")
-    with running_stack(target) as stack:
+        raise Unavailable("needs the bundled simulator (stop/start)")
+    with running_stack(target, receipts=False) as stack:
         sim = stack.sim
         assert sim is not None
         stack.gateway.send(**{"from": "BENCH", "to": "41790000001", "text": "warm"})

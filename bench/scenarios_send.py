@@ -1,18 +1,27 @@
-"""Scenarios 1-4: the ceiling, single sends, bulk, and receipts to webhooks."""
+"""The sending scenarios: ceiling, stack, single, bulk, postgres.
+
+`ceiling` and `stack` measure what the machine and the framework allow without the
+gateway (a raw SMPP client; a bare Flask app on the gateway's gunicorn settings); the
+others drive the daemon with receipts and callbacks on and count a message as done when
+its callback arrived.
+"""
 
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from bench import sim_rate
-from bench.common import Figures, ms, percentile, wait_submitted
-from bench.loadgen import FIRST_NUMBER, LoadResult, LoadSpec, calibrate, default_procs, run_load
+from bench import procs, sim_rate
+from bench.common import Figures, Unavailable, ms, percentile
+from bench.loadgen import FIRST_NUMBER, LoadSpec, calibrate, default_procs, run_load
+from bench.phase import Phase, SpreadWatch, own_cpu, reaped_cpu, run_phase
 from bench.sizes import Sizes
-from bench.stack import RECEIPT_DELAY, SmscTarget, Stack, running_stack
+from bench.stack import RECEIPT_DELAY, SmscTarget, Stack, running_bare_app, running_stack
 from gateway.testing.simulator import SimulatorProcess
+
+CLIENTS = 16  # keep-alive clients of the main single-send measurement (and the stack's)
+MANY_CLIENTS = 64
 
 
 def ceiling(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
@@ -34,118 +43,147 @@ def ceiling(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
     return {"submits_per_s": ok / (end - start)}
 
 
-@dataclass
-class Sent:
-    """A load plus when the SMSC had seen all of it and the worker's CPU cores meanwhile."""
-
-    result: LoadResult
-    messages: int  # accepted requests x receivers per request
-    done: float
-    worker_cores: float
-
-    @property
-    def submitted_rate(self) -> float:
-        """Messages per second from the first request to the SMSC's last submit_sm."""
-        return self.messages / (self.done - self.result.start)
-
-
-def _send_and_wait(stack: Stack, spec: LoadSpec, sizes: Sizes) -> Sent:
-    """Run a load, then wait until the SMSC saw every accepted receiver."""
-    before, cpu = stack.submitted(), stack.worker_cpu()
-    result = run_load(spec)
+def stack_line(_target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
+    """The bare app (bench/bare_app.py) at 16 keep-alive clients: the framework's ceiling
+    for POST /sms on this machine. The generator's own rate against a do-nothing server
+    is measured first, to show it is not the limit."""
+    loaders = default_procs()
+    calib = calibrate(sizes.calibration_count, CLIENTS, loaders)
+    with running_bare_app() as app:
+        spec = LoadSpec(
+            port=app.port,
+            count=sizes.stack_count,
+            connections=CLIENTS,
+            procs=loaders,
+            time_limit=sizes.deadline(sizes.stack_count),
+        )
+        before, sampled_from = _stack_cpu(app.cpu()), time.time()
+        with SpreadWatch(app.pids(), app.port, CLIENTS) as watch:
+            result = run_load(spec)
+        used = {k: v - before[k] for k, v in _stack_cpu(app.cpu()).items()}
+        now = time.time()
     if result.ok == 0:
-        raise RuntimeError(f"no request accepted ({result.errors} errors)")
-    total = result.ok * spec.per_call
-    done = wait_submitted(stack, before + total, sizes.deadline(total))
-    cores = (stack.worker_cpu() - cpu) / (done - result.start)
-    return Sent(result, total, done, cores)
-
-
-def single(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
-    """POST /sms at 32 keep-alive clients, then at 1 client (the latency floor)."""
-    procs = default_procs()
-    calib = calibrate(sizes.calibration_count, 32, procs)
-    with running_stack(target) as stack:
-        port = stack.gateway.port
-        spec32 = LoadSpec(
-            port=port,
-            count=sizes.single_count,
-            connections=32,
-            procs=procs,
-            time_limit=sizes.deadline(sizes.single_count),
-        )
-        s32 = _send_and_wait(stack, spec32, sizes)
-        spec1 = LoadSpec(
-            port=port,
-            count=sizes.single1_count,
-            connections=1,
-            procs=1,
-            first_number=FIRST_NUMBER + 10_000_000,
-            time_limit=sizes.deadline(sizes.single1_count),
-        )
-        r1 = _send_and_wait(stack, spec1, sizes).result
-    r32 = s32.result
+        raise RuntimeError(f"bare app: no request answered ({result.errors} errors)")
     return {
-        "accepted_per_s_32": r32.rate,
-        "submitted_per_s_32": s32.submitted_rate,
-        "p50_ms_32": ms(percentile(r32.latencies, 50)),
-        "p99_ms_32": ms(percentile(r32.latencies, 99)),
-        "accepted_per_s_1": r1.rate,
-        "p50_ms_1": ms(percentile(r1.latencies, 50)),
-        "p99_ms_1": ms(percentile(r1.latencies, 99)),
-        "gateway_cpu_cores_32": s32.worker_cores,
-        "loadgen_cpu_cores_32": r32.cpu_seconds / r32.elapsed,
-        "loadgen_calibration_per_s_32": calib.rate,
+        "requests_per_s": result.rate,
+        "p50_ms": ms(percentile(result.latencies, 50)),
+        "p99_ms": ms(percentile(result.latencies, 99)),
+        "errors": float(result.errors),
+        "cpu_cores": used["app"] / (now - result.start),
+        "other_cpu_cores": _others(used) / (now - sampled_from),
+        "loadgen_cpu_cores": result.cpu_seconds / result.elapsed,
+        "loadgen_calibration_per_s": calib.rate,
+        "busiest_worker": float(max(watch.spread, default=0)),
     }
 
 
-def bulk(target: SmscTarget, sizes: Sizes, ctx: dict[str, Any]) -> Figures:
-    """POST /smsbulk (per_call receivers each) until the SMSC saw every submit_sm."""
+def _stack_cpu(app: float) -> dict[str, float]:
+    """CPU seconds so far: the bare app, the bench's own processes, the whole machine."""
+    return {"app": app, "bench": own_cpu() + reaped_cpu(), "machine": procs.machine_busy()}
+
+
+def _others(used: dict[str, float]) -> float:
+    """CPU seconds the rest of the machine used: busy time less the bench's parties."""
+    return max(0.0, used["machine"] - sum(v for k, v in used.items() if k != "machine"))
+
+
+def _single_spec(stack: Stack, sizes: Sizes, count: int, clients: int, offset: int) -> LoadSpec:
+    """POST /sms, one receiver each; `offset` keeps receivers unique across phases."""
+    return LoadSpec(
+        port=stack.port,
+        count=count,
+        connections=clients,
+        procs=min(default_procs(), clients),
+        first_number=FIRST_NUMBER + offset,
+        time_limit=sizes.deadline(count),
+    )
+
+
+def _send_figures(phase: Phase, suffix: str) -> Figures:
+    """The figures of one single-send phase, keys suffixed with its client count."""
+    result = phase.result
+    return {
+        f"msgs_per_s_{suffix}": phase.end_to_end_rate,
+        f"accepted_per_s_{suffix}": phase.accepted_rate,
+        f"submitted_per_s_{suffix}": phase.submitted_rate,
+        f"p50_ms_{suffix}": ms(percentile(result.latencies, 50)),
+        f"p99_ms_{suffix}": ms(percentile(result.latencies, 99)),
+        f"errors_{suffix}": float(result.errors),
+        f"gateway_cpu_cores_{suffix}": phase.cores("gateway"),
+        f"other_cpu_cores_{suffix}": phase.other_cores,
+    }
+
+
+def single(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
+    """POST /sms at 16 keep-alive clients, then 64, then 1 (the latency floor); each
+    phase runs until every callback of the previous one arrived."""
+    callbacks = target.bundled  # another SMSC may not send receipts
+    with running_stack(target) as stack:
+        spec16 = _single_spec(stack, sizes, sizes.single_count, CLIENTS, 0)
+        p16 = run_phase(stack, spec16, sizes, callbacks)
+        spec64 = _single_spec(stack, sizes, sizes.single64_count, MANY_CLIENTS, 10_000_000)
+        p64 = run_phase(stack, spec64, sizes, callbacks)
+        spec1 = _single_spec(stack, sizes, sizes.single1_count, 1, 20_000_000)
+        p1 = run_phase(stack, spec1, sizes, callbacks)
+    return {
+        **_send_figures(p16, str(CLIENTS)),
+        "simulator_cpu_cores_16": p16.cores("simulator"),
+        "receiver_cpu_cores_16": p16.cores("receiver"),
+        "loadgen_cpu_cores_16": p16.loadgen_cores,
+        "busiest_worker_16": p16.busiest_worker,
+        **_send_figures(p64, str(MANY_CLIENTS)),
+        "accepted_per_s_1": p1.accepted_rate,
+        "p50_ms_1": ms(percentile(p1.result.latencies, 50)),
+        "p99_ms_1": ms(percentile(p1.result.latencies, 99)),
+    }
+
+
+def postgres(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
+    """The 16-client single sends on a fresh PostgreSQL database, one daemon."""
+    from gateway.testing import postgres as pg  # imports pytest: only when asked for
+
+    reason = pg.unreachable_reason()
+    if reason is not None:
+        raise Unavailable(reason)
+    callbacks = target.bundled
+    with (
+        pg.fresh_database("bench") as url,
+        running_stack(target, store={"url": url}) as stack,
+    ):
+        spec = _single_spec(stack, sizes, sizes.single_count, CLIENTS, 0)
+        phase = run_phase(stack, spec, sizes, callbacks)
+    return _send_figures(phase, str(CLIENTS))
+
+
+def bulk(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
+    """POST /smsbulk (per_call receivers each) until the SMSC saw every submit_sm and
+    the receiver every callback: do callbacks keep up with the submits?"""
+    callbacks = target.bundled
     with running_stack(target) as stack:
         spec = LoadSpec(
-            port=stack.gateway.port,
+            port=stack.port,
             path="/smsbulk",
             count=sizes.bulk_calls,
-            connections=2,
+            connections=sizes.bulk_connections,
             procs=1,
             per_call=sizes.per_call,
             time_limit=sizes.deadline(sizes.bulk_calls * sizes.per_call),
         )
-        sent = _send_and_wait(stack, spec, sizes)
-    rate = sent.submitted_rate
-    ctx["bulk_rate"] = rate
-    return {
-        "receivers_per_s": rate,
-        "accepted_receivers_per_s": sent.messages / sent.result.elapsed,
-        "gateway_cpu_cores": sent.worker_cores,
+        phase = run_phase(stack, spec, sizes, callbacks)
+        submits = _submit_times(stack) if callbacks else {}
+    figures = {
+        "receivers_per_s": phase.submitted_rate,
+        "accepted_receivers_per_s": phase.accepted_rate,
+        "gateway_cpu_cores": phase.cores("gateway"),
+        "other_cpu_cores": phase.other_cores,
     }
-
-
-def receipts(target: SmscTarget, sizes: Sizes, ctx: dict[str, Any]) -> Figures:
-    """Bulk at the scenario-3 rate with receipts on: callbacks/s and receipt->callback."""
-    if not target.bundled:
-        raise RuntimeError("needs the bundled simulator (submit times for the latency)")
-    rate = ctx.get("bulk_rate", 0.0)
-    total = sizes.receipt_calls * sizes.per_call
-    with running_stack(target, receipts=True) as stack:
-        spec = LoadSpec(
-            port=stack.gateway.port,
-            path="/smsbulk",
-            count=sizes.receipt_calls,
-            connections=2,
-            procs=1,
-            per_call=sizes.per_call,
-            rate=rate / sizes.per_call,
-            time_limit=sizes.deadline(total),
-        )
-        cpu = stack.worker_cpu()
-        result = run_load(spec)
-        expected = result.ok * sizes.per_call
-        stack.receiver.wait_for_count(expected, timeout=sizes.deadline(expected))
-        cores = (stack.worker_cpu() - cpu) / (time.time() - result.start)
-        submits = _submit_times(stack)
-        callbacks = stack.receiver.records()
-    return {**_receipt_figures(submits, callbacks), "gateway_cpu_cores": cores}
+    if callbacks:
+        figures |= {
+            "callbacks_per_s": phase.end_to_end_rate,
+            "callbacks_to_submits": phase.end_to_end_rate / phase.submitted_rate,
+            **_receipt_latency(submits, phase.callbacks),
+        }
+    return figures
 
 
 def _submit_times(stack: Stack) -> dict[str, float]:
@@ -162,18 +200,12 @@ def _submit_times(stack: Stack) -> dict[str, float]:
         since = page["next"]
 
 
-def _receipt_figures(submits: dict[str, float], callbacks: list[tuple[str, float]]) -> Figures:
+def _receipt_latency(submits: dict[str, float], callbacks: list[tuple[str, float]]) -> Figures:
+    """Receipt -> callback: arrival minus (submit_sm time + the simulator's delay)."""
     latencies = [at - submits[rx] - RECEIPT_DELAY for rx, at in callbacks if rx in submits]
     if not latencies:
         raise RuntimeError("no callback matched a submit_sm (receiver numbers differ?)")
-    cb_times = sorted(at for _rx, at in callbacks)
-    sub_times = sorted(submits.values())
-    cb_rate = len(cb_times) / max(cb_times[-1] - cb_times[0], 1e-3)
-    sub_rate = len(sub_times) / max(sub_times[-1] - sub_times[0], 1e-3)
     return {
-        "callbacks_per_s": cb_rate,
-        "submits_per_s": sub_rate,
-        "callbacks_to_submits": cb_rate / sub_rate,
         "latency_p50_ms": ms(max(percentile(latencies, 50), 1e-6)),
         "latency_p99_ms": ms(max(percentile(latencies, 99), 1e-6)),
     }

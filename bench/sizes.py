@@ -10,12 +10,16 @@ class Sizes:
     """Counts and bounds; every wait in the harness derives its deadline from these."""
 
     ceiling_count: int = 200_000  # submit_sm of the raw client
-    single_count: int = 20_000  # POST /sms at 32 clients
+    stack_count: int = 20_000  # POST /sms to the bare app at 16 clients
+    single_count: int = 20_000  # POST /sms at 16 clients (SQLite, then PostgreSQL)
+    single64_count: int = 10_000  # POST /sms at 64 clients
     single1_count: int = 2_000  # POST /sms at 1 client
     calibration_count: int = 20_000  # requests against the do-nothing server
     bulk_calls: int = 20  # POST /smsbulk calls of `per_call` receivers
-    receipt_calls: int = 20
+    bulk_connections: int = 4  # spread over the HTTP workers (SO_REUSEPORT hashing)
     per_call: int = 1_000
+    idle_settle: float = 3.0  # seconds after ready before the idle measurement
+    idle_seconds: float = 10.0  # the idle measurement itself
     backlog_count: int = 100_000  # messages queued while the simulator holds responses
     outage: float = 2.0  # seconds the simulator stays down in the recovery scenario
     min_rate: float = 200.0  # slowest rate (msg/s) a wait allows for before giving up
@@ -28,26 +32,32 @@ class Sizes:
 FULL = Sizes()
 SMOKE = Sizes(
     ceiling_count=5_000,
+    stack_count=300,
     single_count=300,
+    single64_count=200,
     single1_count=50,
     calibration_count=500,
     bulk_calls=2,
-    receipt_calls=1,
+    bulk_connections=2,
     per_call=500,
+    idle_settle=0.5,
+    idle_seconds=1.0,
     backlog_count=1_000,
     outage=0.3,
 )
 
 
 def scaled(sizes: Sizes, factor: float) -> Sizes:
-    """All message counts times `factor` (at least one call each); bounds unchanged."""
+    """All message counts times `factor` (at least one call each); bounds and times
+    unchanged."""
     return replace(
         sizes,
         ceiling_count=max(1000, int(sizes.ceiling_count * factor)),
+        stack_count=max(32, int(sizes.stack_count * factor)),
         single_count=max(32, int(sizes.single_count * factor)),
+        single64_count=max(64, int(sizes.single64_count * factor)),
         single1_count=max(10, int(sizes.single1_count * factor)),
         calibration_count=max(100, int(sizes.calibration_count * factor)),
         bulk_calls=max(1, int(sizes.bulk_calls * factor)),
-        receipt_calls=max(1, int(sizes.receipt_calls * factor)),
         backlog_count=max(sizes.per_call, int(sizes.backlog_count * factor)),
     )

@@ -1,7 +1,7 @@
-"""Start and stop what one scenario run needs: SMSC, daemon, webhook receiver.
+"""Start and stop what one scenario run needs: SMSC, daemon, webhook receiver, bare app.
 
-Every run gets a fresh stack (new SQLite store, new simulator counters) so runs do not
-leak backlog or receipts into each other. The daemon runs with its production defaults
+Every run gets a fresh stack (new store, new simulator counters) so runs do not leak
+backlog or receipts into each other. The daemon runs with its production defaults
 except where a scenario needs otherwise (GatewayProcess's test-friendly reconnect and
 timeout values are undone here, so recovery times are the ones users would see).
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -18,12 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import procs
 from bench.receiver import FastReceiver
 from gateway.testing.process import API_KEY, GatewayProcess
 from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import free_port, wait_for
 
 FORBIDDEN_HOSTS = ("smpp.mitto.ch",)
 RECEIPT_DELAY = 0.1  # seconds the simulator waits before a receipt; subtracted in latency
+HTTP_THREADS = 32  # http.threads of the daemon and --threads of the bare app
+ROOT = Path(__file__).resolve().parent.parent
 
 # Production defaults that GatewayProcess overrides for fast tests.
 PRODUCTION_SMPP = {
@@ -33,6 +39,11 @@ PRODUCTION_SMPP = {
     "retry_max_delay": 60.0,
     "response_timeout": 10.0,
 }
+
+
+def http_workers() -> int:
+    """http.workers 0 means one per CPU core; the bare app gets the same count."""
+    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,10 @@ class Stack:
     smsc_port: int
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def port(self) -> int:
+        return self.gateway.port
+
     def submitted(self) -> int:
         """submit_sm seen by the SMSC (simulator stats), else accepted per the daemon."""
         if self.sim is not None:
@@ -77,19 +92,35 @@ class Stack:
         """The daemon's processes: the master and its children (HTTP workers, engine,
         dispatcher; gateway/server.py)."""
         assert self.gateway.proc is not None
-        master = self.gateway.proc.pid
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        return [master, *map(int, children)]
+        return procs.tree_pids(self.gateway.proc.pid)
+
+    def roles(self) -> dict[str, list[int]]:
+        """Role name (master, http, engine, dispatcher) -> its pids (ready markers)."""
+        assert self.gateway.proc is not None
+        found = {"master": [self.gateway.proc.pid]}
+        for role, pids in self.gateway.pids().items():
+            found[role] = sorted(pids)
+        return found
 
     def worker_cpu(self) -> float:
         """CPU seconds every process of the daemon used so far: with wall time, tells
         CPU- from wait-bound (2.0 per second is both cores busy)."""
-        return sum(cpu_seconds(pid) for pid in self.pids())
+        return sum(procs.cpu_seconds(pid) for pid in self.pids())
+
+    def sim_cpu(self) -> float:
+        """CPU seconds of the bundled simulator so far (0 for another SMSC)."""
+        if self.sim is None or self.sim.proc is None:
+            return 0.0
+        return procs.cpu_seconds(self.sim.proc.pid)
 
     def rss_kib(self, field: str = "VmRSS") -> int:
         """Resident memory of every process of the daemon together (`field`: VmRSS now,
         VmHWM each process's peak, summed)."""
-        return sum(memory_kib(pid)[field] for pid in self.pids())
+        return sum(procs.memory_kib(pid)[field] for pid in self.pids())
+
+    def pss_kib(self) -> int:
+        """Proportional set size of the daemon's processes together (shared pages once)."""
+        return sum(procs.pss_kib(pid) for pid in self.pids())
 
     def ready(self) -> bool:
         try:
@@ -101,7 +132,12 @@ class Stack:
 def gateway_sections(target: SmscTarget, callback_url: str, **extra: dict[str, Any]) -> dict:
     """Config sections for the daemon: production defaults plus bench plumbing."""
     sections: dict[str, dict[str, Any]] = {
-        "http": {"threads": 32, "graceful_timeout": 5.0, "bulk_max_receivers": 10_000},
+        "http": {
+            "workers": 0,
+            "threads": HTTP_THREADS,
+            "graceful_timeout": 5.0,
+            "bulk_max_receivers": 10_000,
+        },
         "smpp": {
             **PRODUCTION_SMPP,
             "system_id": target.system_id,
@@ -120,12 +156,13 @@ def gateway_sections(target: SmscTarget, callback_url: str, **extra: dict[str, A
 
 @contextmanager
 def running_stack(
-    target: SmscTarget, receipts: bool = False, **gateway_extra: dict
+    target: SmscTarget, receipts: bool = True, **gateway_extra: dict
 ) -> Iterator[Stack]:
     """Simulator + receiver + daemon, torn down in reverse order.
 
-    Receipts are off unless asked for: scenarios 2, 3, 5 and 6 measure the send path
-    alone; scenario 4 turns them on to see whether callbacks keep up with the sends.
+    Receipts (RECEIPT_DELAY after each submit_sm_resp, one DELIVERED callback each) are
+    on unless a scenario measures the send path alone (backlog, recovery, idle).
+    `gateway_extra` adds config sections, e.g. store={"url": ...} for PostgreSQL.
     """
     with ExitStack() as stack:
         sim = None
@@ -139,7 +176,14 @@ def running_stack(
         sections = gateway_sections(target, receiver.url("/cb"), **gateway_extra)
         env = {"SMPP_GATEWAY_SMPP_PASSWORD": target.password}
         gateway = stack.enter_context(GatewayProcess(workdir, port, extra_env=env, **sections))
+        wait_listening(gateway.port, http_workers())
         yield Stack(target, gateway, receiver, sim, port)
+
+
+def wait_listening(port: int, workers: int, timeout: float = 20.0) -> None:
+    """Until every HTTP worker listens: with SO_REUSEPORT each has its own socket, and
+    connections opened before the last one binds would all land on the first ones."""
+    wait_for(lambda: procs.listeners(port) >= workers, timeout, interval=0.02, what="HTTP workers")
 
 
 def metric(gateway: GatewayProcess, name: str) -> float:
@@ -152,17 +196,45 @@ def metric(gateway: GatewayProcess, name: str) -> float:
     return sum(float(v) for v in pattern.findall(text))
 
 
-def memory_kib(pid: int) -> dict[str, int]:
-    """VmRSS (now) and VmHWM (peak resident) of a process, from /proc (Linux)."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = int(value.split()[0])
-    return fields
+@dataclass
+class BareApp:
+    """bench/bare_app.py as a subprocess: gunicorn master + `workers` workers."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    def pids(self) -> list[int]:
+        return procs.tree_pids(self.proc.pid)
+
+    def cpu(self) -> float:
+        return sum(procs.cpu_seconds(pid) for pid in self.pids())
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime+stime of one process (all threads), from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+@contextmanager
+def running_bare_app() -> Iterator[BareApp]:
+    """The bare Flask app with the daemon's worker class, worker count and threads."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "bench.bare_app", "--port", str(port)]
+    cmd += ["--workers", str(http_workers()), "--threads", str(HTTP_THREADS)]
+    with tempfile.TemporaryFile(prefix="bare-app-") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            wait_for(lambda: _bare_up(proc, port, log), 20, interval=0.05, what="bare app")
+            yield BareApp(proc, port)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait(timeout=10)
+
+
+def _bare_up(proc: subprocess.Popen[bytes], port: int, log: Any) -> bool:
+    """Every worker listening; a bare app that exited is an error with its log."""
+    if proc.poll() is not None:
+        log.seek(0)
+        raise RuntimeError(f"bare app exited with {proc.returncode}: {log.read()[-2000:]!r}")
+    return procs.listeners(port) >= http_workers()

@@ -26,6 +26,7 @@ import time
 import uuid
 from typing import Any
 
+from gateway.config import StoreSettings
 from gateway.model import NewMessage, Segment, SubmitParams
 from gateway.store import open_store
 
@@ -62,11 +63,12 @@ def accept_in_threads(args: argparse.Namespace, path: str, out: Any) -> None:
     """One process: its own store (writer thread) and `threads` accepting threads; puts
     (latencies, commit group sizes) on `out`."""
     commits: list[int] = []
+    settings = StoreSettings(
+        path=path, commit_max_delay=args.max_delay, commit_max_batch=args.max_batch
+    )
     store = open_store(
-        path,
+        settings,
         synchronous=args.synchronous,
-        commit_max_delay=args.max_delay,
-        commit_max_batch=args.max_batch,
         on_commit=lambda ops, _s: commits.append(ops),
     )
     per_thread = args.messages // (args.threads * args.procs)
