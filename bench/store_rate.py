@@ -8,17 +8,15 @@ worker does) and prints accepts/s, commits, the mean group size and latency perc
         [--procs 1] [--synchronous FULL|NORMAL] [--max-delay 0.002] [--max-batch 512]
         [--ordered-ids]
 
---ordered-ids uses time-ordered (UUIDv7-like) ids instead of uuid4: new rows then land at
-the end of the primary-key and event indexes instead of on random pages, so each commit
-writes fewer pages to the WAL.
+--ordered-ids uses the gateway's time-ordered ids (UUIDv7, gateway/ids.py) instead of
+uuid4: new rows then land at the end of the primary-key and event indexes instead of on
+random pages, so each commit writes fewer pages to the WAL.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import multiprocessing
-import os
 import statistics
 import tempfile
 import threading
@@ -26,6 +24,7 @@ import time
 import uuid
 from typing import Any
 
+from gateway import ids
 from gateway.config import StoreSettings
 from gateway.model import NewMessage, Segment, SubmitParams
 from gateway.store import open_store
@@ -33,20 +32,9 @@ from gateway.store import open_store
 PARAMS = SubmitParams("Gateway", 5, 0, "41791234567", 1, 1, 0, 0)
 
 
-_counter = itertools.count()
-
-
-def ordered_id() -> str:
-    """UUIDv7 layout: 48-bit milliseconds, version 7, a counter, variant, random bits."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(8)) >> 2
-    value = ms << 80 | 7 << 76 | (next(_counter) & 0xFFF) << 64 | 2 << 62 | rand
-    return str(uuid.UUID(int=value))
-
-
 def message(now: float, ordered: bool = False) -> NewMessage:
     return NewMessage(
-        id=ordered_id() if ordered else str(uuid.uuid4()),
+        id=ids.new_id() if ordered else str(uuid.uuid4()),
         created_at=now,
         api_key_id="bench",
         receiver="41791234567",

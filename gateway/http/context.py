@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway import ids
 from gateway.config import Config
 from gateway.http.unknown_fields import UnknownFieldLog
 from gateway.sending import Sender
@@ -21,6 +22,6 @@ class Services:
     sender: Sender
     smpp_ready: Callable[[], bool]
     clock_ns: Callable[[], int] = time.time_ns
-    new_id: Callable[[], uuid.UUID] = field(default=uuid.uuid4)
+    new_id: Callable[[], uuid.UUID] = field(default=ids.new_uuid)
     engine_status: Callable[[], dict[str, Any]] = dict
     unknown_fields: UnknownFieldLog = field(default_factory=UnknownFieldLog)

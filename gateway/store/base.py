@@ -8,12 +8,12 @@ the commit (synchronous) or only enqueue (asynchronous).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+from gateway import ids
 from gateway.model import (
     ClaimedMessage,
     InboundMessage,
@@ -52,7 +52,7 @@ class StoreHooks:
         return None
 
     def new_id(self) -> str:
-        return str(uuid.uuid4())
+        return ids.new_id()
 
 
 @dataclass
