@@ -7,8 +7,9 @@ final. Error texts never carry a URL's query string.
 
 Before anything is sent, the row's URL is checked again as it was when it was accepted
 (gateway/webhooks/urls.py; a row stored by an older version, or a URL from the config,
-gets no pass) and, with an allow-list, its host must be on it: a URL that fails is final
-("unusable URL: ..."), never opened. What is opened is the checked, canonical URL.
+gets no pass) and, with an allow-list, its host must be on it (`Targets`): a URL that
+fails is final ("unusable URL: ..."), never opened. What is opened is the checked target:
+its host, port and scheme pick the connection pool, its request URI goes on the line.
 """
 
 from __future__ import annotations
@@ -59,37 +60,37 @@ class Attempt:
 def send(
     http: urllib3.PoolManager,
     item: OutboxItem,
+    target: Target,
     secret: str,
     clock: Callable[[], float],
-    allowed: AllowList | None = None,
 ) -> Attempt:
-    """Make one HTTP attempt for `item`; network and HTTP trouble become the Attempt.
+    """Make one HTTP attempt for `item` to its checked `target` (Targets.resolve); network
+    and HTTP trouble become the Attempt.
 
-    `allowed`: where webhooks may go (None: any host the URL check lets through)."""
+    The request goes to the pool for the target's host:port straight away: the URL was
+    parsed once, when it was checked, and is not parsed again on the way out."""
     row = item.row
-    try:
-        url = checked_target(row.url, allowed).url
-    except UnsafeUrl as exc:
-        return Attempt(0, f"unusable URL: {exc}")
     headers = {
         "User-Agent": USER_AGENT,
         "X-Webhook-Id": row.id,
         "X-Webhook-Attempt": str(item.attempts),
     }
-    body = row.body if row.method.upper() != "GET" else None
+    method = row.method.upper()
+    body = row.body if method != "GET" else None
     if body is not None and row.content_type:
         headers["Content-Type"] = row.content_type
     try:
-        target = urllib3.util.parse_url(url).request_uri
         if secret:
-            data = signing.payload(row.method, target, body)
+            data = signing.payload(row.method, target.request_uri, body)
             headers.update(signing.signature_headers(secret, int(clock()), data))
-        response = http.request(
-            row.method.upper(),
-            url,
+        pool = http.connection_from_host(target.url_host, port=target.port, scheme=target.scheme)
+        response = pool.urlopen(
+            method,
+            target.request_uri,
             body=body,
             headers=headers,
             redirect=False,
+            assert_same_host=False,
             preload_content=False,
         )
     except LocationValueError as exc:
@@ -112,15 +113,42 @@ def send(
     return Attempt(status, error, wait)
 
 
-def checked_target(url: str, allowed: AllowList | None) -> Target:
-    """The URL's target, or UnsafeUrl: refused by the URL check or not on `allowed`."""
-    target = check_url(url)
-    if allowed is not None and not allowed.allows(target):
-        raise UnsafeUrl(
-            f"{target.authority} is neither on webhooks.allowed_callback_hosts nor the "
-            "host of a configured webhook URL"
-        )
-    return target
+class Targets:
+    """Checks webhook URLs before they are opened, and remembers the answers.
+
+    The check (gateway/webhooks/urls.py, then the allow-list) is pure, and most webhooks
+    of a daemon go to a handful of URLs, so the answers are kept, up to CACHE_SIZE URLs
+    (then the memory starts afresh). One per dispatcher; safe to share between threads."""
+
+    CACHE_SIZE = 4096
+
+    def __init__(self, allowed: AllowList | None = None) -> None:
+        self._allowed = allowed
+        self._known: dict[str, Target | UnsafeUrl] = {}
+
+    def resolve(self, url: str) -> Target:
+        """The URL's checked target, or UnsafeUrl saying why it must not be opened."""
+        known = self._known.get(url)
+        if known is None:
+            try:
+                known = self._check(url)
+            except UnsafeUrl as exc:
+                known = exc
+            if len(self._known) >= self.CACHE_SIZE:
+                self._known = {}
+            self._known[url] = known
+        if isinstance(known, UnsafeUrl):
+            raise known
+        return known
+
+    def _check(self, url: str) -> Target:
+        target = check_url(url)
+        if self._allowed is not None and not self._allowed.allows(target):
+            raise UnsafeUrl(
+                f"{target.authority} is neither on webhooks.allowed_callback_hosts nor the "
+                "host of a configured webhook URL"
+            )
+        return target
 
 
 def retry_after(value: str | None, now: float) -> float | None:

@@ -51,8 +51,8 @@ from gateway.config import WebhooksSettings
 from gateway.model import OutboxItem
 from gateway.smpp.backoff import backoff_delay
 from gateway.store import Store, StoreError
-from gateway.webhooks.attempt import Attempt, host_of, network_error, safe_url, send
-from gateway.webhooks.urls import AllowList
+from gateway.webhooks.attempt import Attempt, Targets, host_of, network_error, safe_url, send
+from gateway.webhooks.urls import AllowList, Target, UnsafeUrl
 
 log = logging.getLogger("gateway.webhooks")
 
@@ -84,8 +84,10 @@ class Dispatcher:
         self._lease = lease_for(settings.timeout)
         self._poll = poll_interval
         # where webhooks may go: the allow-list and the configured URLs' own hosts
-        self._allowed = AllowList.parse(settings.allowed_callback_hosts).with_targets(
-            (settings.default_callback_url, settings.inbound_url)
+        self._targets = Targets(
+            AllowList.parse(settings.allowed_callback_hosts).with_targets(
+                (settings.default_callback_url, settings.inbound_url)
+            )
         )
         self.settings = settings
         self._clock = clock
@@ -245,22 +247,14 @@ class Dispatcher:
         row = item.row
         metrics.WEBHOOK_ATTEMPTS.inc()
         try:
-            result = send(self._http, item, self.settings.secret, self._clock, self._allowed)
-        except Exception as exc:  # anything unexpected is retried, not lost
-            log.exception("webhook %s: unexpected error", row.id)
-            result = Attempt(None, network_error(exc))
+            target: Target | None = self._targets.resolve(row.url)
+        except UnsafeUrl as exc:
+            target, result = None, Attempt(0, f"unusable URL: {exc}")
+        if target is not None:
+            result = self._send(item, target)
         now = self._clock()
-        host = host_of(row.url)
         if result.delivered:
-            self._finish(self.store.outbox_delivered, row.id, now)
-            metrics.WEBHOOK_DELIVERIES.labels("delivered").inc()
-            metrics.WEBHOOK_LATENCY.observe(max(0.0, now - row.created_at))
-            if host in self._failing_hosts:
-                self._failing_hosts.discard(host)
-                log.info("webhook receiver %s answers again", host)
-            log.debug(
-                "webhook %s delivered to %s (attempt %d)", row.id, safe_url(row.url), item.attempts
-            )
+            self._delivered(item, now, target)
             return
         if not result.retryable:
             self._dead(item, result.error, now)
@@ -276,19 +270,43 @@ class Dispatcher:
             return
         self._finish(self.store.outbox_retry, row.id, now + delay, result.error)
         metrics.WEBHOOK_DELIVERIES.labels("retry").inc()
+        host = target.shown_host if target else host_of(row.url)
         if host not in self._failing_hosts:
             self._failing_hosts.add(host)
             log.warning(
                 "webhook receiver %s failing (%s); retrying with backoff", host, result.error
             )
-        log.debug(
-            "webhook %s to %s: %s; retry %d in %.2f s",
-            row.id,
-            safe_url(row.url),
-            result.error,
-            item.attempts + 1,
-            delay,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "webhook %s to %s: %s; retry %d in %.2f s",
+                row.id,
+                target.shown_url if target else safe_url(row.url),
+                result.error,
+                item.attempts + 1,
+                delay,
+            )
+
+    def _send(self, item: OutboxItem, target: Target) -> Attempt:
+        try:
+            return send(self._http, item, target, self.settings.secret, self._clock)
+        except Exception as exc:  # anything unexpected is retried, not lost
+            log.exception("webhook %s: unexpected error", item.row.id)
+            return Attempt(None, network_error(exc))
+
+    def _delivered(self, item: OutboxItem, now: float, target: Target | None) -> None:
+        row = item.row
+        self._finish(self.store.outbox_delivered, row.id, now)
+        metrics.WEBHOOK_DELIVERIES.labels("delivered").inc()
+        metrics.WEBHOOK_LATENCY.observe(max(0.0, now - row.created_at))
+        if self._failing_hosts and target is not None:
+            host = target.shown_host
+            if host in self._failing_hosts:
+                self._failing_hosts.discard(host)
+                log.info("webhook receiver %s answers again", host)
+        if log.isEnabledFor(logging.DEBUG) and target is not None:
+            log.debug(
+                "webhook %s delivered to %s (attempt %d)", row.id, target.shown_url, item.attempts
+            )
 
     def _retry_delay(self, attempts: int, result: Attempt) -> float:
         s = self.settings

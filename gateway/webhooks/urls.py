@@ -49,11 +49,28 @@ class Target:
     host: str  # lower case, no trailing dot; an IPv6 address without brackets, compressed
     port: int  # explicit or the scheme's default
     url: str
+    request_uri: str  # path and query as urllib3 sends them on the request line
 
     @property
     def authority(self) -> str:
         """host:port, IPv6 in brackets: for messages and the allow-list."""
         return f"{_bracketed(self.host)}:{self.port}"
+
+    @property
+    def url_host(self) -> str:
+        """The host as a URL writes it (IPv6 in brackets), as urllib3's pools are keyed."""
+        return _bracketed(self.host)
+
+    @property
+    def shown_host(self) -> str:
+        """host, or host:port when the port is not the scheme's default: for logs."""
+        host = self.url_host
+        return host if self.port == SCHEMES[self.scheme] else f"{host}:{self.port}"
+
+    @property
+    def shown_url(self) -> str:
+        """scheme://host[:port]/path: no query (it may carry message data), for logs."""
+        return f"{self.scheme}://{self.shown_host}{self.request_uri.partition('?')[0]}"
 
 
 def check_url(url: str) -> Target:
@@ -82,7 +99,8 @@ def check_url(url: str) -> Target:
     shown_port = "" if port == SCHEMES[scheme] else f":{port}"
     path = split.path or "/"
     query = f"?{split.query}" if split.query else ""
-    return Target(scheme, host, port, f"{scheme}://{_bracketed(host)}{shown_port}{path}{query}")
+    canonical = f"{scheme}://{_bracketed(host)}{shown_port}{path}{query}"
+    return Target(scheme, host, port, canonical, opened.request_uri)
 
 
 def _check_characters(url: str) -> None:

@@ -13,6 +13,7 @@ from urllib3.util import parse_url
 
 from gateway.http.compose import callback_url
 from gateway.http.params import BadParameter
+from gateway.webhooks.attempt import Targets
 from gateway.webhooks.urls import AllowList, UnsafeUrl, check_url, parse_entry
 
 # (url, expected canonical URL) for URLs that are accepted
@@ -152,3 +153,31 @@ def test_configured_urls_join_the_allow_list():
     assert allowed.allows(check_url("https://hooks.example:8443/other"))
     assert not allowed.allows(check_url("https://hooks.example/cb"))
     assert allowed.allows(check_url("http://cb.example:1/"))
+
+
+@pytest.mark.parametrize(
+    ("url", "request_uri", "shown_host", "shown_url"),
+    [
+        ("http://cb.example/a/../b?x=1", "/b?x=1", "cb.example", "http://cb.example/b"),
+        ("https://cb.example:443", "/", "cb.example", "https://cb.example/"),
+        ("http://[::1]:8080/cb?k=v", "/cb?k=v", "[::1]:8080", "http://[::1]:8080/cb"),
+    ],
+)
+def test_a_target_carries_what_is_sent_and_what_is_logged(
+    url: str, request_uri: str, shown_host: str, shown_url: str
+):
+    target = check_url(url)
+    assert target.request_uri == request_uri
+    assert parse_url(target.url).request_uri == request_uri  # what urllib3 would send
+    assert (target.shown_host, target.shown_url) == (shown_host, shown_url)
+
+
+def test_targets_remember_answers_and_refusals():
+    targets = Targets(AllowList.parse(["cb.example"]))
+    first = targets.resolve("http://cb.example/x?id=1")
+    assert targets.resolve("http://cb.example/x?id=1") is first
+    for _ in range(2):
+        with pytest.raises(UnsafeUrl, match="allowed_callback_hosts"):
+            targets.resolve("http://other.example/x")
+    with pytest.raises(UnsafeUrl, match="user information"):
+        targets.resolve("http://u@cb.example/")
