@@ -47,17 +47,17 @@ def send() -> Response:
         return error(str(exc), 400)
     except BadParameter as exc:
         return error(str(exc), 400, field=exc.name)
-    reply = result.body()
     status = 200 if 0 in result.codes else svc.config.http.validation_http_status
+    response = json_response(result.body(), status)
     if result.messages:
         try:
-            earlier = svc.sender.accept(result.messages, key, idempotency.answer(reply, status))
+            earlier = svc.sender.accept(result.messages, key, idempotency.answer(response))
         except StoreError as exc:
             return _store_failed(result, exc)
         if earlier is not None and key is not None:  # a concurrent request with the key won
             return idempotency.answer_from(earlier, key)
     _count_codes(result)
-    return json_response(reply, status)
+    return response
 
 
 def _count_codes(result: BulkResult) -> None:

@@ -17,9 +17,9 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
-from flask import Request, Response, current_app, request
+from flask import Request, Response, request
 
 from gateway import metrics
 from gateway.http.params import BadParameter, BadRequest, request_parameters
@@ -104,7 +104,6 @@ def answer_from(record: IdempotencyRecord, key: IdempotencyKey) -> Response:
     return response
 
 
-def answer(reply: Any, status: int = 200) -> Answer:
-    """What a repeat of this request will get: the reply rendered as it is sent now."""
-    rendered = cast(Response, current_app.json.response(reply))  # exactly as json_response
-    return Answer(status, rendered.get_data(as_text=True))
+def answer(response: Response) -> Answer:
+    """What a repeat of this request will get: the very response sent now (rendered once)."""
+    return Answer(response.status_code, response.get_data(as_text=True))

@@ -61,9 +61,9 @@ def send() -> Response:
     if composed.test:
         metrics.API_RESPONSE_CODES.labels("0").inc()
         return json_response({**body, "test": True})
-    reply = {"id": message.id, **body}
+    response = json_response({"id": message.id, **body})
     try:
-        earlier = svc.sender.accept([message], key, idempotency.answer(reply))
+        earlier = svc.sender.accept([message], key, idempotency.answer(response))
     except StoreError as exc:
         log.error("store refused message: %s", exc)
         metrics.API_RESPONSE_CODES.labels("1").inc()
@@ -73,7 +73,7 @@ def send() -> Response:
     if earlier is not None and key is not None:  # a concurrent request with the key won
         return idempotency.answer_from(earlier, key)
     metrics.API_RESPONSE_CODES.labels("0").inc()
-    return json_response(reply)
+    return response
 
 
 def _refused(base: dict[str, Any], code: int, detail: str) -> Response:
