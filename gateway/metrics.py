@@ -9,8 +9,9 @@ The registry is the one piece of module-level mutable state the project allows.
 Every process of the daemon (HTTP workers, engine, dispatcher) counts into its own files
 under $PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode, set by the master
 before this module is imported); `exposition()` adds them up into one /metrics. Each
-gauge says how: `livesum` for what one live process owns (the engine's sessions),
-`livemin` for health, `mostrecent` for what the store says (set at scrape time).
+gauge says how: `livesum` for what live processes own (the engine's sessions, writes
+waiting for a retry), `mostrecent` for what the store says (set at scrape time by the
+process answering it, and by the engine once a second).
 """
 
 from __future__ import annotations

@@ -387,9 +387,7 @@ class Writer:
                 self._settle_failure(item, detail)
         return True
 
-    def _attempt(
-        self, conn: Any, batch: list[_Item], grow: bool = False
-    ) -> tuple[_Outcome, Any]:
+    def _attempt(self, conn: Any, batch: list[_Item], grow: bool = False) -> tuple[_Outcome, Any]:
         """One transaction: (COMMITTED, results), (OP_FAILED, the op's exception) or
         (STORE_FAILED, a StoreError; the writer is then unhealthy, a retry scheduled).
         With `grow`, the batch (a list the caller holds) takes in what was queued by the

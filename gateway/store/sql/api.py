@@ -1,4 +1,4 @@
-"""The SQL of the API extras (idempotency, conversions, usage) for the SQLite backend.
+"""The SQL of the API extras (idempotency, conversions, rate buckets, usage), both backends.
 
 Functions of a connection, like messages.py: write operations run inside the
 writer's transaction and never commit themselves; reads run in a reader's snapshot.
