@@ -48,8 +48,9 @@ VOLUME ["/etc/smpp-gateway", "/var/lib/smpp-gateway"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('SMPP_GATEWAY_HTTP_LISTEN', ':8080').rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
 
-# gunicorn's master is PID 1: it handles SIGTERM (drain, unbind, exit 0) and reaps its
-# worker. Give `docker stop` more than http.graceful_timeout: docker stop -t 60.
+# gunicorn's master is PID 1: it handles SIGTERM (HTTP workers, then the engine drains and
+# unbinds, then the dispatcher; exit 0) and reaps its children. Give `docker stop` more
+# than http.graceful_timeout: docker stop -t 60.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["smpp-gateway"]
 CMD ["run", "--config", "/etc/smpp-gateway/gateway.toml"]

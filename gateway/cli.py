@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smpp-gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run the gateway daemon (gunicorn, one worker)")
+    run = commands.add_parser("run", help="run the daemon (HTTP workers, engine, dispatcher)")
     _add_config_argument(run)
     run.set_defaults(func=_run)
 

@@ -112,7 +112,7 @@ class HttpSettings(Section):
         "HTTP worker processes (each validates, encodes and stores sends); 0: one per CPU "
         "core.", min=0, max=64)
     threads: int = setting(32,
-        "Request threads of the HTTP worker; they only ever run whole, buffered requests.",
+        "Request threads of each HTTP worker; they only ever run whole, buffered requests.",
         min=1, max=1024)
     max_body_bytes: int = setting(1_048_576,
         "Largest request body accepted, in bytes; a larger one is answered 413 (by "
@@ -121,8 +121,8 @@ class HttpSettings(Section):
         "A request must be whole this long after its first byte (a new connection: its first "
         "byte, TLS handshake included, this long after connecting); else 408 and closed.")
     max_connections: int = setting(1000,
-        "Connections the HTTP worker holds open at once (reading, served, idle); at the cap new "
-        "ones wait in the kernel's listen backlog until one closes.", min=1, max=100_000)
+        "Connections each HTTP worker holds open at once (reading, served, idle); at the cap "
+        "new ones wait in the kernel's listen backlog until one closes.", min=1, max=100_000)
     tls_certificate: str = setting("",
         "PEM certificate chain (leaf first): the API then serves HTTPS only, TLS 1.2+; empty: "
         "plain HTTP. A relative name is relative to this file's directory.",
@@ -141,9 +141,11 @@ class HttpSettings(Section):
         "API keys accepted in X-Mitto-API-Key or Authorization: Bearer; at least one is "
         "required.", secret=True)
     timeout: Seconds = setting(30.0,
-        "gunicorn worker timeout: a worker silent this long is killed and restarted.")
+        "gunicorn's timeout: a process (HTTP worker, engine, dispatcher) whose heartbeat is "
+        "silent this long is killed and started again.")
     graceful_timeout: Seconds = setting(30.0,
-        "Time the worker gets after SIGTERM to finish requests, drain and unbind.")
+        "Time the daemon gets after SIGTERM: HTTP workers finish requests, then the engine "
+        "drains and unbinds, then the dispatcher stops.")
     max_message_parts: int = setting(10,
         "Most SMS parts one message may need; a longer text is answered 400.", min=1, max=255)
     bulk_max_receivers: int = setting(10_000,
@@ -264,14 +266,16 @@ class StoreSettings(Section):
         "Apply missing migrations at start; false: refuse to start until `smpp-gateway "
         "migrate`.")
     pool_size: int = setting(4,
-        "PostgreSQL: read connections per daemon (the writer and LISTEN use one more each).",
+        "PostgreSQL: read connections per process (each HTTP worker, the engine, the "
+        "dispatcher); the writers and the engine's LISTEN use more.",
         min=1, max=64)
     writers: int = setting(1,
-        "PostgreSQL: write connections per daemon; more overlap round trips to a remote "
-        "server.", min=1, max=32)
+        "PostgreSQL: write connections per process (each HTTP worker, the engine, the "
+        "dispatcher); more overlap round trips to a remote server.", min=1, max=32)
     claim_lease: Seconds = setting(30.0,
-        "PostgreSQL: a claim lasts this long unless renewed; a dead daemon's claims are taken "
-        "over after it (messages in flight then may be sent twice).", min=1.0)
+        "PostgreSQL: a claim lasts this long unless renewed; a dead engine's claims (its "
+        "daemon's or a restarted one's) are taken over after it (messages in flight then may "
+        "be sent twice).", min=1.0)
     retention: Seconds = setting(7_776_000.0,
         "Delete finished messages and delivered webhooks older than this (90 days: usage "
         "reports and conversions see no further back); 0 keeps all.", min=0.0)

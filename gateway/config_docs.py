@@ -19,7 +19,7 @@ from gateway.config_values import fmt
 
 REGENERATE = "python -m gateway.config --write-docs"
 SECTION_DOCS = {
-    "http": "The HTTP API: gunicorn with one worker that buffers whole requests for its threads.",
+    "http": "The HTTP API: gunicorn HTTP workers that buffer whole requests for their threads.",
     "smpp": "The SMPP binds to the provider's SMSC.",
     "store": "The message store (SQLite by default).",
     "webhooks": "Callbacks for delivery receipts and inbound messages.",

@@ -218,8 +218,9 @@ def _tls_checks(values: Mapping[str, Any]) -> list[str]:
 def _tls_problems(certificate: str, key: str, client_ca: str) -> list[str]:
     """http.tls_*: both halves of the pair, which load and match; a CA that loads.
 
-    Building the worker's context here makes `check-config` (and a start) fail on what
-    would otherwise only fail in the worker, after the store and the SMPP binds are up."""
+    Building the HTTP workers' context here makes `check-config` (and a start) fail on
+    what would otherwise only fail in each HTTP worker as it boots, after the engine may
+    have bound (gunicorn then halts the daemon)."""
     if not certificate:
         given = "http.tls_key" if key else "http.tls_client_ca" if client_ca else ""
         return [f"http.tls_certificate: required with {given}"] if given else []

@@ -1,11 +1,16 @@
 """Logging: one JSON object per line on stdout (or readable text for development).
 
-Why JSON: journald and log shippers then need no parsing rules. Context such as the
-message id or the session travels as `extra={...}` fields, which become keys of the
-object. gunicorn's own error and access logs are routed through the same handler
-(GunicornLogger), so one stream has one format. Message text and phone numbers are
-never put in INFO records; the access log writes the path without its query string,
-because `GET /sms` carries the text and the receiver there.
+Why JSON: journald and log shippers then need no parsing rules. Context travels as
+`extra={...}` fields (or a LoggerAdapter's), which become keys of the object. What the
+code passes today: `session` on every record of an SMPP session or link and on each PDU
+line of log.pdu_debug (gateway/smpp/), `message_id` when a message fails
+(gateway/engine.py), `api_key_id` when an unknown request field is logged
+(gateway/http/unknown_fields.py), and the access log's `method`, `path`, `status`,
+`duration_ms`, `remote` (below). Other records name their ids in the text. gunicorn's own
+error and access logs are routed through the same handler (GunicornLogger), so one
+stream has one format. Message text and phone numbers are never put in INFO records; the
+access log writes the path without its query string, because `GET /sms` carries the text
+and the receiver there.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ def _timestamp(record: logging.LogRecord) -> str:
 
 
 def context_fields(record: logging.LogRecord) -> dict[str, Any]:
-    """The `extra=` fields of a record (message_id, session, ...)."""
+    """The `extra=` fields of a record (session, message_id, api_key_id, access fields)."""
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
 

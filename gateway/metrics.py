@@ -1,16 +1,21 @@
 """Every Prometheus metric of the gateway, defined once.
 
-Names are `smpp_gateway_*`, units are in the name, counters end in `_total`, and label
-values are bounded: endpoint names, status names, session names, reasons from fixed
-sets. Never a phone number, an id or free text.
+Names are `smpp_gateway_*`, a base unit is in the name (`_seconds`), counters end in
+`_total`, and label values are bounded: endpoint names, status names, session names,
+reasons from fixed sets. Never a phone number, an id or free text.
 
 The registry is the one piece of module-level mutable state the project allows.
 
 Every process of the daemon (HTTP workers, engine, dispatcher) counts into its own files
 under $PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode, set by the master
 before this module is imported); `exposition()` adds them up into one /metrics. Each
-gauge says how: `livesum` for what one live process owns (the engine's sessions),
-`livemin` for health, `mostrecent` for what the store says (set at scrape time).
+gauge says how: `livesum` for what live processes own (the engine's sessions, writes
+waiting for a retry), `mostrecent` for what the store says (set at scrape time by the
+process answering it; some also once a second by the engine or the dispatcher).
+
+Every HELP text ends with `Unit: <unit>.`: seconds where the name ends in `_seconds`,
+else what one unit of the value counts (messages, segments, ...). docs/operations.md
+lists every metric with the same unit (tests/unit/test_metrics_doc.py checks both).
 """
 
 from __future__ import annotations
@@ -44,20 +49,20 @@ _SLOW = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 # -- HTTP ---------------------------------------------------------------------------------
 HTTP_REQUESTS = Counter(
     "smpp_gateway_http_requests_total",
-    "HTTP requests by endpoint and HTTP status.",
+    "HTTP requests by endpoint and HTTP status. Unit: requests.",
     ["endpoint", "status"],
     registry=REGISTRY,
 )
 HTTP_DURATION = Histogram(
     "smpp_gateway_http_request_duration_seconds",
-    "Time to answer an HTTP request.",
+    "Time to answer an HTTP request. Unit: seconds.",
     ["endpoint"],
     buckets=_FAST,
     registry=REGISTRY,
 )
 API_RESPONSE_CODES = Counter(
     "smpp_gateway_api_response_codes_total",
-    "Provider responseCode values returned, per receiver.",
+    "Provider responseCode values returned, per receiver. Unit: receivers.",
     ["code"],
     registry=REGISTRY,
 )
@@ -65,53 +70,54 @@ API_RESPONSE_CODES = Counter(
 # -- Sends --------------------------------------------------------------------------------
 MESSAGES_ACCEPTED = Counter(
     "smpp_gateway_messages_accepted_total",
-    "Messages made durable and answered with responseCode 0.",
+    "Messages made durable and answered with responseCode 0. Unit: messages.",
     registry=REGISTRY,
 )
 SEGMENTS_SUBMITTED = Counter(
     "smpp_gateway_segments_submitted_total",
-    "Segments the SMSC accepted (submit_sm_resp status 0).",
+    "Segments the SMSC accepted (submit_sm_resp status 0). Unit: segments.",
     registry=REGISTRY,
 )
 SUBMIT_RESPONSES = Counter(
     "smpp_gateway_submit_responses_total",
-    "submit_sm outcomes by command_status name (timeouts and lost links included).",
+    "submit_sm outcomes by command_status name (timeouts and lost links included). "
+    "Unit: submit_sm.",
     ["status"],
     registry=REGISTRY,
 )
 SUBMIT_LATENCY = Histogram(
     "smpp_gateway_submit_latency_seconds",
-    "From acceptance of a message to the submit_sm_resp of its last segment.",
+    "From acceptance of a message to the submit_sm_resp of its last segment. Unit: seconds.",
     buckets=_SLOW,
     registry=REGISTRY,
 )
 MESSAGES_FAILED = Counter(
     "smpp_gateway_messages_failed_total",
-    "Messages that ended failed before delivery, by reason.",
+    "Messages that ended failed before delivery, by reason. Unit: messages.",
     ["reason"],
     registry=REGISTRY,
 )
 SUBMIT_RETRIES = Counter(
     "smpp_gateway_submit_retries_total",
-    "Segments scheduled again after a transient failure, by status name.",
+    "Segments scheduled again after a transient failure, by status name. Unit: segments.",
     ["status"],
     registry=REGISTRY,
 )
 POSSIBLE_DUPLICATES = Counter(
     "smpp_gateway_possible_duplicates_total",
     "Segments written to the SMSC and never answered (a crash, a lost link, a response "
-    "timeout), then submitted again: the SMSC may have them twice (at-least-once).",
+    "timeout), then submitted again: the SMSC may have them twice (at-least-once). Unit: segments.",
     registry=REGISTRY,
 )
 QUEUE_DEPTH = Gauge(
     "smpp_gateway_queue_depth_messages",
-    "Messages accepted and not yet fully submitted.",
+    "Messages accepted and not yet fully submitted. Unit: messages.",
     multiprocess_mode="mostrecent",
     registry=REGISTRY,
 )
 SESSION_INFLIGHT = Gauge(
     "smpp_gateway_session_inflight_segments",
-    "submit_sm awaiting a response, per session.",
+    "submit_sm awaiting a response, per session. Unit: segments.",
     ["session"],
     multiprocess_mode="livesum",
     registry=REGISTRY,
@@ -120,20 +126,20 @@ SESSION_INFLIGHT = Gauge(
 # -- Sessions -----------------------------------------------------------------------------
 SESSION_BOUND = Gauge(
     "smpp_gateway_session_bound",
-    "1 while the session is bound, else 0.",
+    "1 while the session is bound, else 0. Unit: 0 or 1.",
     ["session"],
     multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 SESSION_BINDS = Counter(
     "smpp_gateway_session_binds_total",
-    "Successful binds per session.",
+    "Successful binds per session. Unit: binds.",
     ["session"],
     registry=REGISTRY,
 )
 SESSION_UNBINDS = Counter(
     "smpp_gateway_session_link_losses_total",
-    "Bound sessions that lost their link, by reason class.",
+    "Bound sessions that lost their link, by reason class. Unit: link losses.",
     ["session", "reason"],
     registry=REGISTRY,
 )
@@ -141,13 +147,13 @@ SESSION_UNBINDS = Counter(
 # -- Store --------------------------------------------------------------------------------
 STORE_COMMIT_BATCH = Histogram(
     "smpp_gateway_store_commit_batch_operations",
-    "Operations grouped in one store commit.",
+    "Operations grouped in one store commit. Unit: operations.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
     registry=REGISTRY,
 )
 STORE_COMMIT_SECONDS = Histogram(
     "smpp_gateway_store_commit_seconds",
-    "Time of one store commit (group).",
+    "Time of one store commit (group). Unit: seconds.",
     buckets=_FAST,
     registry=REGISTRY,
 )
@@ -162,20 +168,21 @@ def observe_commit(operations: int, seconds: float) -> None:
 # -- Store: write health (disk full, I/O errors, lost database; docs/durability.md) ---------
 STORE_WRITABLE = Gauge(
     "smpp_gateway_store_writable",
-    "1 while the store commits writes; 0 from a failed write until a probe write commits.",
+    "1 while the store commits writes; 0 from a failed write until a probe write commits. "
+    "Unit: 0 or 1.",
     multiprocess_mode="mostrecent",  # the engine's, or the scraped HTTP worker's
     registry=REGISTRY,
 )
 STORE_UNRECORDED_WRITES = Gauge(
     "smpp_gateway_store_unrecorded_writes",
     "Writes made after the SMSC or a webhook receiver answered that the store has not "
-    "committed yet; kept in memory and retried.",
+    "committed yet; kept in memory and retried. Unit: writes.",
     multiprocess_mode="livesum",
     registry=REGISTRY,
 )
 STORE_WRITE_FAILURES = Counter(
     "smpp_gateway_store_write_failures_total",
-    "Store transactions that failed because the store did (not the operation).",
+    "Store transactions that failed because the store did (not the operation). Unit: transactions.",
     registry=REGISTRY,
 )
 
@@ -183,23 +190,25 @@ STORE_WRITE_FAILURES = Counter(
 # -- Store: sharing work between daemons (PostgreSQL), retention ----------------------------
 STORE_CLAIMS = Counter(
     "smpp_gateway_store_claims_total",
-    "Messages this daemon claimed for submission.",
+    "Messages this daemon claimed for submission. Unit: messages.",
     registry=REGISTRY,
 )
 STORE_LEASE_EXPIRIES = Counter(
     "smpp_gateway_store_lease_expiries_total",
-    "Claims taken over from another daemon whose lease had passed (it died or stalled).",
+    "Claims taken over from another daemon or engine whose lease had passed (it died or "
+    "stalled). Unit: claims.",
     ["kind"],
     registry=REGISTRY,
 )
 RECEIPTS_CROSS_DAEMON = Counter(
     "smpp_gateway_receipts_cross_daemon_total",
-    "Receipts that arrived on this daemon's bind for a message another daemon claimed.",
+    "Receipts that arrived on this daemon's bind for a message another daemon claimed. "
+    "Unit: receipts.",
     registry=REGISTRY,
 )
 STORE_PURGED = Counter(
     "smpp_gateway_store_purged_total",
-    "Rows deleted by retention: finished messages and delivered webhooks.",
+    "Rows deleted by retention: finished messages and delivered webhooks. Unit: rows.",
     ["kind"],
     registry=REGISTRY,
 )
@@ -226,60 +235,60 @@ def observe_store_event(name: str, count: int) -> None:
 # -- API extras ---------------------------------------------------------------------------
 CONVERSIONS = Counter(
     "smpp_gateway_conversions_total",
-    "Messages marked converted through POST /sms/converted (first time only).",
+    "Messages marked converted through POST /sms/converted (first time only). Unit: messages.",
     registry=REGISTRY,
 )
 IDEMPOTENT_REPLAYS = Counter(
     "smpp_gateway_idempotent_replays_total",
-    "Requests answered from a stored Idempotency-Key answer, sending nothing.",
+    "Requests answered from a stored Idempotency-Key answer, sending nothing. Unit: requests.",
     registry=REGISTRY,
 )
 
 # -- Receipts and inbound messages ---------------------------------------------------------
 RECEIPTS = Counter(
     "smpp_gateway_receipts_total",
-    "Delivery receipts stored, by the provider state they report.",
+    "Delivery receipts stored, by the provider state they report. Unit: receipts.",
     ["state"],
     registry=REGISTRY,
 )
 RECEIPTS_UNMATCHED = Counter(
     "smpp_gateway_receipts_unmatched_total",
     "Receipts that matched no submitted segment when they arrived (kept; matched later "
-    "if their submit_sm_resp was still on its way).",
+    "if their submit_sm_resp was still on its way). Unit: receipts.",
     registry=REGISTRY,
 )
 RECEIPTS_UNMATCHED_NOW = Gauge(
     "smpp_gateway_receipts_unmatched_now",
-    "Receipts in the store that match no message.",
+    "Receipts in the store that match no message. Unit: receipts.",
     multiprocess_mode="mostrecent",
     registry=REGISTRY,
 )
 RECEIPT_LATENCY = Histogram(
     "smpp_gateway_receipt_latency_seconds",
-    "From the first submit_sm_resp of a message to its final state.",
+    "From the first submit_sm_resp of a message to its final state. Unit: seconds.",
     buckets=_SLOW,
     registry=REGISTRY,
 )
 MESSAGE_STATE_CHANGES = Counter(
     "smpp_gateway_message_state_changes_total",
-    "Messages entering a state (the provider's names).",
+    "Messages entering a state (the provider's names). Unit: messages.",
     ["state"],
     registry=REGISTRY,
 )
 DELIVER_REJECTED = Counter(
     "smpp_gateway_deliver_rejected_total",
-    "deliver_sm answered with an error status, by reason (unreadable, store).",
+    "deliver_sm answered with an error status, by reason (unreadable, store). Unit: PDUs.",
     ["reason"],
     registry=REGISTRY,
 )
 INBOUND_PARTS = Counter(
     "smpp_gateway_inbound_parts_total",
-    "Inbound (MO) deliver_sm stored.",
+    "Inbound (MO) deliver_sm stored. Unit: PDUs.",
     registry=REGISTRY,
 )
 INBOUND_MESSAGES = Counter(
     "smpp_gateway_inbound_messages_total",
-    "Inbound messages assembled, by whether every part arrived.",
+    "Inbound messages assembled, by whether every part arrived. Unit: messages.",
     ["complete"],
     registry=REGISTRY,
 )
@@ -298,37 +307,39 @@ def observe_effects(effects: Effects) -> None:
 
 REASSEMBLY_TIMEOUTS = Counter(
     "smpp_gateway_inbound_reassembly_timeouts_total",
-    "Inbound messages posted incomplete after the reassembly timeout.",
+    "Inbound messages posted incomplete after the reassembly timeout. Unit: messages.",
     registry=REGISTRY,
 )
 
 # -- Webhooks -----------------------------------------------------------------------------
 WEBHOOK_DELIVERIES = Counter(
     "smpp_gateway_webhook_deliveries_total",
-    "Webhook attempts by what came of them: delivered (2xx), retry (scheduled again), dead.",
+    "Webhook attempts by what came of them: delivered (2xx), retry (scheduled again), dead. "
+    "Unit: attempts.",
     ["outcome"],
     registry=REGISTRY,
 )
 WEBHOOK_ATTEMPTS = Counter(
     "smpp_gateway_webhook_attempts_total",
-    "Webhook HTTP requests made (first tries and retries).",
+    "Webhook HTTP requests made (first tries and retries). Unit: requests.",
     registry=REGISTRY,
 )
 WEBHOOK_LATENCY = Histogram(
     "smpp_gateway_webhook_delivery_latency_seconds",
-    "From the creation of an outbox row to the 2xx that delivered it (retries included).",
+    "From the creation of an outbox row to the 2xx that delivered it (retries included). "
+    "Unit: seconds.",
     buckets=_SLOW,
     registry=REGISTRY,
 )
 WEBHOOK_OUTBOX_DEPTH = Gauge(
     "smpp_gateway_webhook_outbox_depth",
-    "Webhooks waiting in the outbox (pending, not yet delivered or dead).",
+    "Webhooks waiting in the outbox (pending, not yet delivered or dead). Unit: webhooks.",
     multiprocess_mode="mostrecent",
     registry=REGISTRY,
 )
 WEBHOOK_DEAD_LETTERS = Counter(
     "smpp_gateway_webhook_dead_letters_total",
-    "Webhooks given up on: a permanent 4xx, or still failing at max_age.",
+    "Webhooks given up on: a permanent 4xx, or still failing at max_age. Unit: webhooks.",
     registry=REGISTRY,
 )
 for _outcome in ("delivered", "retry", "dead"):
@@ -339,20 +350,20 @@ del _outcome
 SESSION_BIND_FAILURES = Counter(
     "smpp_gateway_session_bind_failures_total",
     "Connect or bind attempts that failed, by reason (bind_resp status name, tls_* for "
-    "TLS failures, or error class).",
+    "TLS failures, or error class). Unit: attempts.",
     ["session", "reason"],
     registry=REGISTRY,
 )
 SESSION_ENQUIRE_LINK_SECONDS = Histogram(
     "smpp_gateway_session_enquire_link_seconds",
-    "Round trip of our enquire_link to its enquire_link_resp.",
+    "Round trip of our enquire_link to its enquire_link_resp. Unit: seconds.",
     ["session"],
     buckets=_FAST,
     registry=REGISTRY,
 )
 SESSION_LAST_PDU_AGE = Gauge(
     "smpp_gateway_session_last_pdu_age_seconds",
-    "Time since the session last received a PDU (refreshed twice a second).",
+    "Time since the session last received a PDU (refreshed twice a second). Unit: seconds.",
     ["session"],
     multiprocess_mode="livesum",
     registry=REGISTRY,

@@ -1,7 +1,8 @@
 """`smpp-gateway status`: ask the running daemon's `GET /status` and print the answer.
 
-Why over HTTP: the SMPP sessions and queues live in the daemon's one worker, so only it
-can tell; the CLI reads the same config to find the listener and an API key.
+Why over HTTP: the SMPP sessions and queues live in the daemon's engine process, which
+publishes them in its runtime directory for the HTTP workers (gateway/rundir.py); the
+CLI reads the same config to find the listener and an API key.
 Exit status: 0 ready, 1 running but not ready, 2 unreachable or refused.
 
 With TLS on the API (http.tls_certificate) the command speaks HTTPS to the listener and

@@ -5,10 +5,11 @@ lines sent to $NOTIFY_SOCKET, a filesystem path or an abstract socket ("@name").
 $NOTIFY_SOCKET (not started by systemd, or not Type=notify) every call is a no-op.
 
 Why a Notifier object and not a function reading the environment each time: gunicorn's
-master sends its own "READY=1" as soon as it has bound the listener, before the worker has
-opened the store or started the engine (gunicorn/arbiter.py, Arbiter.start). The daemon
-takes $NOTIFY_SOCKET out of the environment before gunicorn starts, so that early message
-is never sent, and keeps the address in a Notifier that the forked worker inherits.
+master sends its own "READY=1" as soon as it has bound the listener, before any HTTP
+worker has opened the store or the engine has started (gunicorn/arbiter.py,
+Arbiter.start). The daemon takes $NOTIFY_SOCKET out of the environment before gunicorn
+starts, so that early message is never sent, and keeps the address in the master's
+Notifier, which sends READY=1 once every role is up (gateway/arbiter.py).
 """
 
 from __future__ import annotations

@@ -260,7 +260,7 @@ def parse_bind(body: bytes) -> dict[str, Any]:
 
 
 def status_name(status: int) -> str:
-    """Same naming as gateway.smpp.status, without importing smpplib here."""
+    """Same naming as gateway.smpp.codec.status_name, without importing smpplib here."""
     return STATUS_NAMES.get(status, f"STATUS_0x{status & 0xFFFFFFFF:08X}")
 
 

@@ -6,11 +6,12 @@ the gateway sends and the decoders of what it reads. Like h11's `_connection.py`
 here touches a socket or a clock, so it is tested with bytes alone; the session
 (session.py) is the thin I/O loop around it.
 
-Why our own encoders and decoders next to smpplib (DESIGN.md, "smpplib"): submit_sm is the
-hot path and smpplib's generic builder cost a quarter of the daemon's CPU; smpplib reads
-integer TLVs at their spec size instead of the wire length and drops the last character of
-a `receipted_message_id` sent without its NUL. smpplib still builds the rare PDUs (binds)
-and names the status codes; tests check our submit_sm against it byte for byte.
+Why our own encoders and decoders next to smpplib (docs/architecture.md, "smpplib"):
+submit_sm is the hot path and smpplib's generic builder cost a quarter of the daemon's
+CPU; smpplib reads integer TLVs at their spec size instead of the wire length and drops
+the last character of a `receipted_message_id` sent without its NUL. smpplib still builds
+the rare PDUs (binds) and names the status codes; tests check our submit_sm against it
+byte for byte.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ Connect = Callable[[str, int, float], socket.socket]
 
 def tcp_connect(host: str, port: int, timeout: float) -> socket.socket:
     """A TCP connection with Nagle off: without TCP_NODELAY, Nagle and delayed ACKs stall
-    each PDU ~40 ms once receipts flow (DESIGN.md, smpplib)."""
+    each PDU ~40 ms once receipts flow (docs/architecture.md, "smpplib")."""
     sock = socket.create_connection((host, port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock

@@ -1,10 +1,12 @@
-"""The single writer thread: one connection, every write, committed in groups.
+"""A process's writer thread: one connection, every write, committed in groups.
 
 Why: SQLite allows one writer at a time, and a durable commit costs an fsync. Funnelling
-all writes through one thread removes lock contention, and committing whatever is queued
-as one transaction turns N fsyncs into one. Nothing here is SQLite-specific: the writer
-gets a function that opens a DB-API connection and a statement that opens a transaction
-(None where the driver opens one implicitly, as psycopg does).
+all of a process's writes through one thread removes lock contention inside the process
+(between processes, the SQLite backend queues them on a file lock: `exclusive`), and
+committing whatever is queued as one transaction turns N fsyncs into one. Nothing here
+is SQLite-specific: the writer gets a function that opens a DB-API connection and a
+statement that opens a transaction (None where the driver opens one implicitly, as
+psycopg does).
 
 An operation is a callable taking the connection. Synchronous callers wait on a Future
 that is resolved only after the commit; asynchronous ones have no Future.

@@ -1,4 +1,4 @@
-"""Run the real daemon (`smpp-gateway run`, gunicorn + one worker) as a subprocess for tests."""
+"""Run the real daemon (`smpp-gateway run`: master, HTTP workers, engine, dispatcher) for tests."""
 
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
 """`smpp-gateway webhooks list-dead | replay`: dead letters, shown and sent again.
 
-Both open the store named by the config's `[store] path`; that is safe while the daemon
-runs (SQLite lets one writer in at a time), and the daemon's dispatcher picks replayed
-rows up at its next poll. A replayed row is pending again, due now, with its attempt
-count reset. Its age still counts from when it was created: one older than `max_age`
-gets one attempt per replay (a retryable failure makes it dead again, with the new error).
+Both open the store the daemon uses (`store.url` when set, else the SQLite file at
+`store.path`); that is safe while the daemon runs: opening a store voids no webhook lease
+(only a starting dispatcher does, Store.void_webhook_leases), SQLite lets one writer in at
+a time, and the daemon's dispatcher picks replayed rows up at its next poll. A replayed
+row is pending again, due now, with its attempt count reset. Its age still counts from
+when it was created: one older than `max_age` gets one attempt per replay (a retryable
+failure makes it dead again, with the new error).
 """
 
 from __future__ import annotations

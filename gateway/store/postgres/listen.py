@@ -1,7 +1,7 @@
 """LISTEN for new work, so an idle daemon wakes when another daemon accepts a message.
 
-Why: the HTTP layer wakes its own engine directly after an accept, but the other
-daemons only see the row at their next idle poll (1 s). The accept transaction sends
+Why: a daemon's HTTP workers ring their own engine's doorbell after an accept, but the
+other daemons' engines only see the row at their next idle poll (1 s). The accept transaction sends
 NOTIFY (ops.accept); this thread holds one extra connection that LISTENs and
 calls the subscribers. If the connection fails it reconnects after a pause; meanwhile
 the idle poll still finds the work, only later.

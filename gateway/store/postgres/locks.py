@@ -1,12 +1,13 @@
 """Advisory locks that let several daemons' writers share one database without deadlock.
 
-Why: on SQLite one writer thread serialises everything. On PostgreSQL each daemon has
-its own writer, and two of them can touch one message at once: daemon A records the
-submit_sm_resp (or marks it sent) while daemon B applies its receipt. Under READ
-COMMITTED each would miss the other's uncommitted row (a receipt left unmatched) or
-overwrite the other's state (a lost update). So an operation names what it touches:
-SMSC id keys, message ids, or a named area ("inbound"); the writer's prelude takes all
-of a batch's locks before any operation runs, in two phases, each in one sorted order:
+Why: on SQLite the write transactions of every process are serial (one file lock). On
+PostgreSQL each process of each daemon has its own writers, and two of them can touch
+one message at once: daemon A records the submit_sm_resp (or marks it sent) while daemon
+B applies its receipt. Under READ COMMITTED each would miss the other's uncommitted row (a
+receipt left unmatched) or overwrite the other's state (a lost update). So an operation
+names what it touches: SMSC id keys, message ids, or a named area ("inbound"); the
+writer's prelude takes all of a batch's locks before any operation runs, in two phases,
+each in one sorted order:
 
 1. key and area locks (`k:<key>`, `inbound`, `i:<idempotency key>`);
 2. message locks (`m:<id>`): those declared, plus the messages whose segments carry a

@@ -1,4 +1,4 @@
-"""The SQL of the API extras (idempotency, conversions, usage) for the SQLite backend.
+"""The SQL of the API extras (idempotency, conversions, rate buckets, usage), both backends.
 
 Functions of a connection, like messages.py: write operations run inside the
 writer's transaction and never commit themselves; reads run in a reader's snapshot.
@@ -39,8 +39,10 @@ def insert_idempotent(
     """Messages plus their idempotency record in the writer's transaction.
 
     When a live record for the key exists (a concurrent or earlier request won), nothing
-    is written and that record is returned: the check and the insert are one
-    transaction on the single writer, so two requests with one key cannot both send.
+    is written and that record is returned: the check and the insert are one write
+    transaction, serial with every other on SQLite (BEGIN IMMEDIATE under the file lock)
+    and under the key's advisory lock on PostgreSQL (postgres/locks.py), so two requests
+    with one key, on any workers, cannot both send.
     Expired records go first, so an old key can be used again and the table stays small.
     """
     conn.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (record.created_at,))

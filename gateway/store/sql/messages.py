@@ -1,7 +1,9 @@
-"""The SQL of the SQLite backend: functions of a connection, run by the writer or a reader.
+"""The SQL of messages and segments (accept, claim, submit marks, requeue, views), both
+backends: functions of a connection, run by a writer or a reader.
 
-Kept apart from sqlite.py (connections, threads, lifecycle) so each file has one job.
-Write operations run inside the writer's transaction and never commit themselves.
+Kept apart from the backends (sqlite/store.py, postgres/store.py: connections, threads,
+lifecycle) so each file has one job. Write operations run inside the writer's transaction
+and never commit themselves.
 """
 
 from __future__ import annotations

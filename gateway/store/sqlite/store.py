@@ -235,8 +235,8 @@ class SQLiteStore(SharedOperations):
         return self._writer.call(op, label="purge", timeout=30.0)
 
     def on_new_work(self, callback: Callable[[], None]) -> None:
-        """Nothing to subscribe to: one daemon owns the file, and its HTTP layer wakes its
-        engine directly after an accept."""
+        """Nothing to subscribe to: one daemon owns the file, and its HTTP workers ring
+        its engine's doorbell (gateway/wakeup.py) after each accept."""
 
     # -- receipts, inbound, outbox ----------------------------------------------------
 
