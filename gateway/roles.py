@@ -71,9 +71,11 @@ class RoleWorker(Worker):
         rundir.mark_ready(self.role, self.pid)
         log.info("%s ready (pid %d)", self.role, self.pid)
         try:
-            while self.alive:
+            while self.alive and self.ppid == os.getppid():  # a killed master: stop, too
                 self.notify()
                 self._wait(HEARTBEAT)
+            if self.alive:
+                log.warning("%s: the master (pid %d) is gone; stopping", self.role, self.ppid)
         finally:
             log.info("%s stopping (pid %d)", self.role, self.pid)
             running.stop()

@@ -4,6 +4,7 @@ within the window; HTTP keeps answering while the engine is down."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -143,3 +144,31 @@ def served_sends_by_worker(rundir: Path) -> int:
 
 def all_sent(gateway: GatewayProcess, message_id: str) -> bool:
     return gateway.get(f"/sms/{message_id}").json()["state"] == "sent"
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def test_a_master_killed_alone_takes_every_role_down_with_it(
+    sim: SimulatorProcess, start_gateway: Callable[..., GatewayProcess]
+) -> None:
+    gateway = start_gateway(sim.port)
+    assert gateway.proc is not None
+    children = set().union(*gateway.pids().values())
+    assert {"http", "engine", "dispatcher"} <= set(gateway.pids())
+    try:
+        os.kill(gateway.proc.pid, signal.SIGKILL)
+        gateway.proc.wait(timeout=10)
+        # no orphan keeps the binds or the port: each role notices its parent is gone
+        wait_for(lambda: not any(running(pid) for pid in children), timeout=15, what="orphans")
+        wait_for(lambda: sim.stats()["bound_sessions"] == 0, what="the binds closed")
+        assert sim.stats()["unbind"] >= 1  # the engine stopped in order, not killed
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(gateway.proc.pid, signal.SIGKILL)
