@@ -36,6 +36,7 @@ ERROR_BODY_CHARS = 200  # of a failed response's body kept in the error text
 MAX_ANSWER = 64 * 1024  # bytes of an answer's body read; a longer one costs its connection
 _OBJECT_REPR = re.compile(r"<[^<>]* object at 0x[0-9a-fA-F]+>:? ?")
 _QUERY = re.compile(r"\?\S*")
+_PLAIN_QUERY = re.compile(r"(?:[A-Za-z0-9_.~+=&-]|%[0-9A-F]{2})*")  # as urllib3 sends it
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,12 @@ class Targets:
 
     The check (gateway/webhooks/urls.py, then the allow-list) is pure, and most webhooks
     of a daemon go to a handful of URLs, so the answers are kept, up to CACHE_SIZE URLs
-    (then the memory starts afresh). One per dispatcher; safe to share between threads."""
+    (then the memory starts afresh). One per dispatcher; safe to share between threads.
+
+    GET callbacks carry their data in the query, so each URL is new. Where a query holds
+    only characters urllib3 sends as they are (what urlencode writes: letters, digits,
+    `-_.~+=&` and upper-case %XX), it cannot change the host, port or path either parser
+    reads, so the URL without it is checked (and remembered) and the query appended."""
 
     CACHE_SIZE = 4096
 
@@ -128,6 +134,12 @@ class Targets:
 
     def resolve(self, url: str) -> Target:
         """The URL's checked target, or UnsafeUrl saying why it must not be opened."""
+        base, _, query = url.partition("?")
+        if query and "#" not in url and _PLAIN_QUERY.fullmatch(query):
+            return self._resolve(base).with_query(query)
+        return self._resolve(url)
+
+    def _resolve(self, url: str) -> Target:
         known = self._known.get(url)
         if known is None:
             try:

@@ -56,6 +56,13 @@ class Target:
         """host:port, IPv6 in brackets: for messages and the allow-list."""
         return f"{_bracketed(self.host)}:{self.port}"
 
+    def with_query(self, query: str) -> Target:
+        """This target (of a URL without query or fragment) with `query` appended as
+        written: only for a query urllib3 sends unchanged (see attempt.Targets)."""
+        return Target(
+            self.scheme, self.host, self.port, f"{self.url}?{query}", f"{self.request_uri}?{query}"
+        )
+
     @property
     def url_host(self) -> str:
         """The host as a URL writes it (IPv6 in brackets), as urllib3's pools are keyed."""

@@ -6,9 +6,11 @@ daemon towards a canary receiver.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from urllib3.util import parse_url
 
 from gateway.http.compose import callback_url
@@ -174,10 +176,52 @@ def test_a_target_carries_what_is_sent_and_what_is_logged(
 
 def test_targets_remember_answers_and_refusals():
     targets = Targets(AllowList.parse(["cb.example"]))
-    first = targets.resolve("http://cb.example/x?id=1")
-    assert targets.resolve("http://cb.example/x?id=1") is first
+    first = targets.resolve("http://cb.example/x")
+    assert targets.resolve("http://cb.example/x") is first
+    assert targets.resolve("http://cb.example/x?id=1") == first.with_query("id=1")
     for _ in range(2):
         with pytest.raises(UnsafeUrl, match="allowed_callback_hosts"):
             targets.resolve("http://other.example/x")
     with pytest.raises(UnsafeUrl, match="user information"):
         targets.resolve("http://u@cb.example/")
+
+
+_BASES = st.sampled_from(
+    [
+        "http://cb.example",
+        "http://cb.example/",
+        "HTTP://CB.Example.:80/a/./b/../c",
+        "https://[::1]:8443/cb",
+        "http://127.0.0.1:8080/x;y",
+        "http://u@cb.example/x",  # refused: user info
+        "http://2130706433/x",  # refused: a numeric host
+        "http://cb.example/p%2e%2E/q",
+        "http://cb.example/<msgid>/{x}",
+        "http://cb.example/p#frag",  # what follows # is not sent, ? included
+    ]
+)
+_QUERIES = st.one_of(
+    st.dictionaries(st.text(max_size=8), st.text(max_size=20), max_size=4).map(urlencode),
+    st.text(alphabet="abcXYZ09%+=&-_.~/?#:@!$'()*,;[] ", max_size=30),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_BASES, _QUERIES)
+@example("http://cb.example/x", "a=%2e")  # urllib3 upper-cases %xx
+@example("http://cb.example/x", "a=b#c")  # a fragment is not sent
+@example("http://cb.example/x", "a=b?c")
+@example("http://cb.example/x", "a=b c")  # refused: whitespace
+def test_a_remembered_target_is_the_target_the_full_check_gives(base: str, query: str):
+    url = f"{base}?{query}"
+    try:
+        expected = check_url(url)
+    except UnsafeUrl:
+        with pytest.raises(UnsafeUrl):
+            Targets().resolve(url)
+        return
+    targets = Targets()
+    for _ in range(2):  # first from the check, then from memory
+        got = targets.resolve(url)
+        assert (got.scheme, got.host, got.port) == (expected.scheme, expected.host, expected.port)
+        assert got.request_uri == expected.request_uri == parse_url(url).request_uri
