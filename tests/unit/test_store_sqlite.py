@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from gateway.model import NewMessage, Segment, SegmentResult, State, SubmitParams
+from gateway import receipts
+from gateway.model import NewMessage, ReceiptRecord, Segment, SegmentResult, State, SubmitParams
 from gateway.store import StoreError, open_store
 from gateway.store.migrate import (
     MigrationError,
@@ -454,3 +455,31 @@ def test_sql_helpers() -> None:
         "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, p BYTEA, at DOUBLE PRECISION,"
         " n INTEGER"
     )
+
+
+def receipt(smsc_id: str, state: State, at: float) -> ReceiptRecord:
+    keys = receipts.normalize_id(smsc_id)
+    return ReceiptRecord(at, "s1", smsc_id, tuple(keys), "X", state, None, None)
+
+
+def test_receipts_kept_before_their_resps_match_when_a_batch_of_resps_comes(
+    store: SQLiteStore,
+) -> None:
+    """One query matches the whole batch; each receipt goes to the segment it names
+    (also by its hex reading), and a two-part message is decided by both receipts."""
+    store.accept([msg("a"), msg("b", parts=2), msg("c")])
+    store.claim(3)
+    for smsc_id, state, at in [("ff", State.DELIVERED, 5.0), ("256", State.DELIVERED, 6.0)]:
+        assert store.record_receipt(receipt(smsc_id, state, at)).result(5) is not None
+    store.record_receipt(receipt("0777", State.UNDELIVERED, 7.0)).result(5)
+    store.record_results(
+        [
+            SegmentResult("a", 0, 0, "255", 1.0),  # decimal 255 is the receipt's hex ff
+            SegmentResult("b", 0, 0, "256", 1.0),
+            SegmentResult("b", 1, 0, "777", 1.0),
+            SegmentResult("c", 0, 0, "999", 1.0),  # no receipt yet
+        ]
+    )
+    store.flush()
+    states = {m: store.get_message(m).state for m in "abc"}  # type: ignore[union-attr]
+    assert states == {"a": State.DELIVERED, "b": State.UNDELIVERED, "c": State.SUBMITTING}

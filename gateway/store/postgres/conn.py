@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 
@@ -87,6 +87,10 @@ class PgConnection:
 
     def cursor(self) -> Any:
         return self.raw.cursor()
+
+    def pipeline(self) -> contextlib.AbstractContextManager[Any]:
+        """Queue statements until the block ends (store/sql `together`)."""
+        return cast(contextlib.AbstractContextManager[Any], self.raw.pipeline())
 
     def notify_at_commit(self, channel: str) -> None:
         """NOTIFY `channel` once when this transaction commits, however many ask."""

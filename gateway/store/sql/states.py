@@ -9,11 +9,12 @@ what happened, which the store reports once the transaction has committed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from gateway import lifecycle, receipts
 from gateway.model import ReceiptRecord, State, StateChange
 from gateway.store.base import Journal
-from gateway.store.sql import Connection, outbox
+from gateway.store.sql import Connection, outbox, together
 
 _EVENT = "INSERT INTO message_events (message_id, at, state, detail) VALUES (?, ?, ?, ?)"
 
@@ -42,13 +43,6 @@ def transition(
     if not lifecycle.allowed(State(row[0]), new):
         return False
     done_at = at if new.final else None
-    conn.execute(
-        "UPDATE messages SET state = ?, state_changed_at = ?, error = COALESCE(?, error),"
-        " smpp_status = COALESCE(?, smpp_status), error_code = COALESCE(?, error_code),"
-        " done_at = COALESCE(?, done_at) WHERE id = ?",
-        (new.value, at, error, smpp_status, error_code, done_at, message_id),
-    )
-    conn.execute(_EVENT, (message_id, at, new.value, detail if detail is not None else error))
     change = StateChange(
         message_id=message_id,
         state=new,
@@ -61,9 +55,17 @@ def transition(
         error_code=error_code,
         cost=row[5],
     )
-    row = journal.state_changed(change)
-    if row is not None:
-        outbox.insert(conn, row, at)
+    webhook = journal.state_changed(change)
+    with together(conn):
+        conn.execute(
+            "UPDATE messages SET state = ?, state_changed_at = ?, error = COALESCE(?, error),"
+            " smpp_status = COALESCE(?, smpp_status), error_code = COALESCE(?, error_code),"
+            " done_at = COALESCE(?, done_at) WHERE id = ?",
+            (new.value, at, error, smpp_status, error_code, done_at, message_id),
+        )
+        conn.execute(_EVENT, (message_id, at, new.value, detail if detail is not None else error))
+        if webhook is not None:
+            outbox.insert(conn, webhook, at)
     return True
 
 
@@ -72,19 +74,27 @@ def transition(
 
 def record_results(conn: Connection, journal: Journal, rows: list[tuple]) -> None:
     """rows: (smsc_message_id, command_status, at, message_id, seq). Receipts that came
-    before their submit_sm_resp are matched here, the moment the id is known."""
-    conn.executemany(
-        "UPDATE segments SET smsc_message_id = ?, command_status = ?, submitted_at = ?,"
-        " smsc_id_key = ? WHERE message_id = ? AND seq = ?"
-        " AND (command_status IS NULL OR command_status != 0)",
-        [
-            (smsc_id, status, at, _key(smsc_id) if status == 0 else None, mid, seq)
-            for smsc_id, status, at, mid, seq in rows
-        ],
-    )
-    for smsc_id, status, _at, message_id, seq in rows:
-        if status == 0 and smsc_id:
-            _match_waiting_receipts(conn, journal, smsc_id, message_id, seq)
+    before their submit_sm_resp are matched here, the moment the id is known: looked up
+    in the same round trip as the update (PostgreSQL), for the whole batch at once."""
+    accepted = [
+        (set(receipts.normalize_id(smsc_id)), mid, seq)
+        for smsc_id, status, _at, mid, seq in rows
+        if status == 0 and smsc_id
+    ]
+    keys = sorted(set().union(*(readings for readings, _, _ in accepted)))
+    with together(conn):
+        conn.executemany(
+            "UPDATE segments SET smsc_message_id = ?, command_status = ?, submitted_at = ?,"
+            " smsc_id_key = ? WHERE message_id = ? AND seq = ?"
+            " AND (command_status IS NULL OR command_status != 0)",
+            [
+                (smsc_id, status, at, _key(smsc_id) if status == 0 else None, mid, seq)
+                for smsc_id, status, at, mid, seq in rows
+            ],
+        )
+        found = _waiting_receipts(conn, keys) if keys else None
+    if found is not None:
+        _match_waiting_receipts(conn, journal, accepted, found.fetchall())
 
 
 def _key(smsc_id: str | None) -> str | None:
@@ -92,20 +102,29 @@ def _key(smsc_id: str | None) -> str | None:
     return forms[0] if forms else None
 
 
-def _match_waiting_receipts(
-    conn: Connection, journal: Journal, smsc_id: str, message_id: str, seq: int
-) -> None:
-    keys = receipts.normalize_id(smsc_id)
+def _waiting_receipts(conn: Connection, keys: Sequence[str]) -> Any:
+    """Receipts kept unmatched whose key is one of `keys`, oldest first (a cursor)."""
     marks = ",".join("?" * len(keys))
-    waiting = conn.execute(
-        f"SELECT id, state, error_code, received_at FROM receipts WHERE message_id IS NULL"
-        f" AND id_key IN ({marks}) ORDER BY id",
-        keys,
-    ).fetchall()
-    for receipt_id, state, error_code, received_at in waiting:
-        apply_receipt(
-            conn, journal, receipt_id, message_id, seq, State(state), error_code, received_at
-        )
+    return conn.execute(
+        f"SELECT id, state, error_code, received_at, id_key FROM receipts"
+        f" WHERE message_id IS NULL AND id_key IN ({marks}) ORDER BY id",
+        tuple(keys),
+    )
+
+
+def _match_waiting_receipts(
+    conn: Connection,
+    journal: Journal,
+    accepted: list[tuple[set[str], str, int]],
+    waiting: list[tuple],
+) -> None:
+    """Each waiting receipt goes to the first segment (in the batch's order) whose id
+    reads as its key, oldest receipt first, as if each segment had looked on its own."""
+    for readings, message_id, seq in accepted:
+        for receipt_id, state, error, at, id_key in waiting:
+            if id_key in readings:
+                apply_receipt(conn, journal, receipt_id, message_id, seq, State(state), error, at)
+        waiting = [w for w in waiting if w[4] not in readings]
 
 
 def record_receipt(conn: Connection, journal: Journal, r: ReceiptRecord) -> bool:
