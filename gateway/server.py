@@ -93,7 +93,7 @@ def http_worker_count(cfg: Config) -> int:
 
 def tls_settings(http: Any) -> dict[str, Any]:
     """gunicorn's view of TLS: a certificate means HTTPS (the https URL scheme, its log
-    lines). The worker builds the context itself, key included (gateway/http_worker.py)."""
+    lines). The worker builds the context itself, key included (gateway/http_worker/)."""
     return {"certfile": http.tls_certificate} if http.tls_certificate else {}
 
 
@@ -120,7 +120,7 @@ class GatewayApplication(BaseApplication):
         settings = {
             "bind": [http.listen],
             "workers": http_worker_count(self.gateway_config),
-            # gthread, except that threads only get whole requests (gateway/http_worker.py)
+            # gthread, except that threads only get whole requests (gateway/http_worker/)
             "worker_class": "gateway.http_worker.BufferingThreadWorker",
             "threads": http.threads,
             "worker_connections": http.max_connections,

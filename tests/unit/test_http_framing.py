@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.http_framing import FrameLimits, Refusal, RequestScanner, Verdict, chunk_size
+from gateway.http_worker.framing import FrameLimits, Refusal, RequestScanner, Verdict, chunk_size
 
 LIMITS = FrameLimits(request_line=100, head=400, body=1000, chunk_line=50)
 POST = b"POST /sms HTTP/1.1\r\nHost: x\r\n"

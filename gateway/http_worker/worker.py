@@ -4,7 +4,7 @@ Why: gunicorn's gthread worker gives a connection to a request thread as soon as
 readable, and the thread then reads the request with blocking reads. 33 clients sending
 their headers one byte a second (or nothing) took all 32 threads, and every send and
 /healthz waited until they left (issue 11). Here the worker's selector loop does every
-read itself, non-blocking, into a per-connection buffer, until gateway.http_framing says a
+read itself, non-blocking, into a per-connection buffer, until framing.py says a
 whole request (head and body) is there; only then does a thread run it, its parser reading
 the buffered bytes (ReplaySource). A slow or silent client costs a buffer, never a thread.
 
@@ -51,7 +51,7 @@ from gunicorn import http, util
 from gunicorn.workers.gthread import ThreadWorker
 
 from gateway import tls_files
-from gateway.http_framing import FrameLimits, Refusal, RequestScanner, Verdict, head_limit
+from gateway.http_worker.framing import FrameLimits, Refusal, RequestScanner, Verdict, head_limit
 
 READ_SIZE = 65_536
 ACCEPT_BATCH = 64  # connections accepted per readiness event of a listener

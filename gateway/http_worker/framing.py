@@ -1,6 +1,6 @@
 """Where one HTTP/1.1 request ends, decided from the bytes received so far (no I/O).
 
-Why: the worker's selector loop (gateway/http_worker.py) gives a request to a request
+Why: the worker's selector loop (worker.py) gives a request to a request
 thread only once the whole request is buffered, so a slow or silent client holds a few
 bytes of memory instead of a thread. This scanner says whether the bytes so far hold a
 whole request, need more, or must be refused without waiting for the rest.

@@ -1,0 +1,18 @@
+"""The HTTP server below the Flask application: our gunicorn worker class.
+
+gunicorn loads it by name, `gateway.http_worker.BufferingThreadWorker` (server.py,
+bench/bare_app.py, docs/hardening-server.md), so that name stays importable here. The
+parts, one concept each:
+
+- framing.py: where one HTTP/1.1 request ends, from the bytes so far (no I/O).
+- worker.py: the gunicorn worker: selector loop, sockets, request threads.
+"""
+
+from gateway.http_worker.worker import (
+    BufferingThreadWorker,
+    TlsSetupError,
+    WorkerSettings,
+    server_context,
+)
+
+__all__ = ["BufferingThreadWorker", "TlsSetupError", "WorkerSettings", "server_context"]
