@@ -226,7 +226,7 @@ def _tls_problems(certificate: str, key: str, client_ca: str) -> list[str]:
         return [f"http.tls_certificate: required with {given}"] if given else []
     if not key:
         return ["http.tls_key: required with http.tls_certificate (tls_key_file names the file)"]
-    from gateway.http_worker import TlsSetupError, server_context
+    from gateway.http_worker.tls import TlsSetupError, server_context
 
     try:
         server_context(certificate, key, client_ca)

@@ -5,14 +5,11 @@ bench/bare_app.py, docs/hardening-server.md), so that name stays importable here
 parts, one concept each:
 
 - framing.py: where one HTTP/1.1 request ends, from the bytes so far (no I/O).
+- tls.py: the TLS server context (also built by config_load.py to check the files).
 - worker.py: the gunicorn worker: selector loop, sockets, request threads.
 """
 
-from gateway.http_worker.worker import (
-    BufferingThreadWorker,
-    TlsSetupError,
-    WorkerSettings,
-    server_context,
-)
+from gateway.http_worker.tls import TlsSetupError, server_context
+from gateway.http_worker.worker import BufferingThreadWorker, WorkerSettings
 
 __all__ = ["BufferingThreadWorker", "TlsSetupError", "WorkerSettings", "server_context"]
