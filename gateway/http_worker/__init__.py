@@ -5,6 +5,9 @@ bench/bare_app.py, docs/hardening-server.md), so that name stays importable here
 parts, one concept each:
 
 - framing.py: where one HTTP/1.1 request ends, from the bytes so far (no I/O).
+- connection.py: one connection's state and deadlines, from bytes and times (no I/O).
+- deadlines.py: the heap of every connection's deadline (no I/O).
+- replay.py: the buffered request as gunicorn's parser reads it in a request thread.
 - tls.py: the TLS server context (also built by config_load.py to check the files).
 - worker.py: the gunicorn worker: selector loop, sockets, request threads.
 """

@@ -8,10 +8,11 @@ read itself, non-blocking, into a per-connection buffer, until framing.py says a
 whole request (head and body) is there; only then does a thread run it, its parser reading
 the buffered bytes (ReplaySource). A slow or silent client costs a buffer, never a thread.
 
-Deadlines (main loop only): a new connection (TLS handshake included) must send its first
-byte within `request_read_timeout`, and every request must be whole within
-`request_read_timeout` of its first byte; a kept-alive connection may idle for gunicorn's
-`keepalive`. A request cut off by its deadline is answered 408; a silent one is closed.
+Deadlines (main loop only; decided in connection.py, kept in a heap by deadlines.py): a
+new connection (TLS handshake included) must send its first byte within
+`request_read_timeout`, and every request must be whole within `request_read_timeout` of
+its first byte; a kept-alive connection may idle for gunicorn's `keepalive`. A request cut
+off by its deadline is answered 408; a silent one is closed.
 
 Refusals, without waiting for the rest: a head over gunicorn's limits (414, 431) is
 answered by the worker with gunicorn's own error page. A body over `max_body_bytes`
@@ -22,7 +23,7 @@ closes after a short drain (a lingering close), so the client reads the answer i
 a reset.
 
 With TLS (http.tls_certificate) the worker builds one server context at start
-(server_context) and runs each handshake non-blocking in the selector loop under the
+(tls.py) and runs each handshake non-blocking in the selector loop under the
 first request's deadline, so a client that never completes one holds no thread either.
 
 Connections per worker are capped by gunicorn's `worker_connections`: at the cap the worker
@@ -33,10 +34,7 @@ Nothing is shared between workers, so any number of them can serve one listener.
 from __future__ import annotations
 
 import contextlib
-import enum
 import errno
-import heapq
-import itertools
 import resource
 import selectors
 import socket
@@ -50,15 +48,14 @@ from typing import Any
 from gunicorn import http, util
 from gunicorn.workers.gthread import ThreadWorker
 
-from gateway.http_worker.framing import FrameLimits, Refusal, RequestScanner, Verdict, head_limit
+from gateway.http_worker.connection import Connection, State, Step, Timeouts
+from gateway.http_worker.deadlines import Deadlines
+from gateway.http_worker.framing import FrameLimits, Refusal, head_limit
+from gateway.http_worker.replay import ReplaySource
 from gateway.http_worker.tls import server_context
 
 READ_SIZE = 65_536
 ACCEPT_BATCH = 64  # connections accepted per readiness event of a listener
-LINGER_SECONDS = 2.0  # a closing connection's input is drained this long at most
-LINGER_MAX_BYTES = 1_048_576
-STOP_LINGER_SECONDS = 0.2  # stopping: the worker should not wait on clients that linger
-STOP_IDLE_LINGER = 2.0  # idle connections stay this long after SIGTERM (gunicorn's value)
 ACCEPT_PAUSE = 0.5  # out of file descriptors: stop accepting this long
 FD_RESERVE = 256  # file descriptors besides connections (store, SMPP, logs, pipes)
 WARN_INTERVAL = 60.0
@@ -84,76 +81,27 @@ class WorkerSettings:
         return settings if isinstance(settings, cls) else cls()
 
 
-class State(enum.Enum):
-    HANDSHAKE = "handshake"  # TLS handshake under way (main loop)
-    READING = "reading"  # buffering a request, or idle between requests (main loop)
-    IN_THREAD = "in-thread"  # a request thread owns the connection
-    LINGERING = "lingering"  # answered and half-closed; draining input until EOF
-    CLOSED = "closed"
+class Conn(Connection):
+    """A Connection with its socket side; only the main loop touches it, except while
+    IN_THREAD."""
 
-
-class ReplaySource:
-    """What gunicorn's parser reads from: the buffered request first, then the socket.
-
-    After a request, `take_rest()` gives back what the parser did not consume (pipelined
-    requests), so the main loop can buffer the next request again.
-    """
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.truncated = False
-        self._data = b""
-        self._pos = 0
-
-    def replay(self, data: bytes, truncated: bool = False) -> None:
-        """Serve `data` first; `truncated`: then end of input instead of the socket."""
-        self._data, self._pos, self.truncated = data, 0, truncated
-
-    def recv(self, size: int) -> bytes:
-        if self._pos < len(self._data):
-            chunk = self._data[self._pos : self._pos + size]
-            self._pos += len(chunk)
-            return chunk
-        if self.truncated:
-            return b""
-        return self.sock.recv(size)  # only when gunicorn frames the request differently
-
-    def take_rest(self) -> bytes:
-        rest = self._data[self._pos :]
-        self._data, self._pos = b"", 0
-        return rest
-
-    def gettimeout(self) -> float | None:
-        return self.sock.gettimeout()
-
-    def settimeout(self, timeout: float | None) -> None:
-        self.sock.settimeout(timeout)
-
-
-class Conn:
-    """One client connection; only the main loop touches it, except while IN_THREAD."""
-
-    def __init__(self, sock: socket.socket, client: Any, server: Any, limits: FrameLimits):
+    def __init__(
+        self,
+        sock: socket.socket,
+        client: Any,
+        server: Any,
+        limits: FrameLimits,
+        timeouts: Timeouts,
+        now: float,
+        handshake: bool = False,
+    ) -> None:
+        super().__init__(limits, timeouts, now, handshake)
         self.sock = sock
         self.client = client
         self.server = server
-        self.limits = limits
-        self.state = State.READING
-        self.buf = bytearray()
-        self.scanner = RequestScanner(limits)
-        self.started = False  # a byte of the current request has arrived
-        self.deadline = 0.0
         self.events = 0  # what the poller watches for (0: not registered)
-        self.drained = 0
         self.source = ReplaySource(sock)
         self.parser: Any = None
-
-    def next_request(self, data: bytes) -> None:
-        """Start buffering the next request, `data` being its first bytes (maybe none)."""
-        self.state = State.READING
-        self.buf = bytearray(data)
-        self.scanner = RequestScanner(self.limits)
-        self.started = bool(data)
 
 
 class BufferingThreadWorker(ThreadWorker):
@@ -173,14 +121,15 @@ class BufferingThreadWorker(ThreadWorker):
             body=self.settings.max_body_bytes,
             chunk_line=cfg.limit_request_field_size or 8190,
         )
-        self.max_buffer = self.limits.head + 2 * self.limits.body + 65_536
+        self.timeouts = Timeouts(
+            request_read=self.settings.request_read_timeout, keepalive=float(self.cfg.keepalive)
+        )
         # gthread closes kept-alive connections beyond worker_connections - threads; here
         # idle connections cost no thread, so only the cap on all connections applies
         self.max_keepalived = self.worker_connections
         self.tls: ssl.SSLContext | None = None
         self.conns: set[Conn] = set()
-        self.deadlines: list[tuple[float, int, Conn]] = []
-        self._order = itertools.count()
+        self.deadlines: Deadlines[Conn] = Deadlines()
         self._accept_paused_until = 0.0
         self._last_heartbeat = -HEARTBEAT_INTERVAL
         self._warned: dict[str, float] = {}
@@ -236,8 +185,8 @@ class BufferingThreadWorker(ThreadWorker):
         self.set_accept_enabled(False)
         now = time.monotonic()
         for conn in list(self.conns):
-            if conn.state is State.READING and not conn.started:
-                self._set_deadline(conn, min(conn.deadline, now + STOP_IDLE_LINGER))
+            if conn.stop(now):
+                self._track(conn)
         give_up = now + self.cfg.graceful_timeout
         while self.conns and time.monotonic() < give_up:
             self._heartbeat()
@@ -263,9 +212,8 @@ class BufferingThreadWorker(ThreadWorker):
 
     def _select_timeout(self) -> float:
         now = time.monotonic()
-        timeout = 1.0
-        if self.deadlines:
-            timeout = min(timeout, max(0.0, self.deadlines[0][0] - now))
+        soonest = self.deadlines.wait(now)
+        timeout = 1.0 if soonest is None else min(1.0, soonest)
         if self._accept_paused_until > now:
             timeout = min(timeout, self._accept_paused_until - now)
         return timeout
@@ -312,24 +260,26 @@ class BufferingThreadWorker(ThreadWorker):
 
     def _open(self, client_sock: socket.socket, client_addr: Any, server: Any) -> None:
         client_sock.setblocking(False)
-        conn = Conn(client_sock, client_addr, server, self.limits)
-        self.nr_conns += 1
-        self.conns.add(conn)
+        sock = client_sock
         if self.tls is not None:
             try:
-                conn.sock = self.tls.wrap_socket(
+                sock = self.tls.wrap_socket(
                     client_sock,
                     server_side=True,
                     do_handshake_on_connect=False,
                     suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
                 )
             except OSError:  # the client is already gone
-                self._close(conn)
+                with contextlib.suppress(OSError):
+                    client_sock.close()
                 return
-            conn.source = ReplaySource(conn.sock)
-            conn.state = State.HANDSHAKE
+        now = time.monotonic()
+        tls = self.tls is not None
+        conn = Conn(sock, client_addr, server, self.limits, self.timeouts, now, handshake=tls)
+        self.nr_conns += 1
+        self.conns.add(conn)
         conn.parser = http.get_parser(self.cfg, conn.source, conn.client)
-        self._set_deadline(conn, time.monotonic() + self.settings.request_read_timeout)
+        self._track(conn)
         self._watch(conn, selectors.EVENT_READ)
 
     # ---- readiness -----------------------------------------------------------------------
@@ -360,7 +310,7 @@ class BufferingThreadWorker(ThreadWorker):
             self.log.debug("TLS handshake with %s failed: %s", _ip(conn), exc)
             self._close(conn)
             return
-        conn.state = State.READING
+        conn.handshake_done()
         self._watch(conn, selectors.EVENT_READ)
         self._read(conn)  # the first request may already be decrypted and waiting
 
@@ -368,7 +318,7 @@ class BufferingThreadWorker(ThreadWorker):
         """Buffer what has arrived, then act on what the scanner makes of it."""
         eof = False
         try:
-            while len(conn.buf) <= self.max_buffer:
+            while not conn.full:
                 data = conn.sock.recv(READ_SIZE)
                 if not data:
                     eof = True
@@ -383,23 +333,22 @@ class BufferingThreadWorker(ThreadWorker):
             self.log.debug("reading from %s failed: %s", _ip(conn), exc)
             self._close(conn)
             return
-        if conn.buf and not conn.started:
-            conn.started = True  # the request's own deadline starts with its first byte
-            self._set_deadline(conn, time.monotonic() + self.settings.request_read_timeout)
+        if conn.received(time.monotonic()):  # the request's own deadline starts
+            self._track(conn)
         self._act(conn, eof)
 
     def _act(self, conn: Conn, eof: bool) -> None:
-        verdict = conn.scanner.scan(conn.buf) if conn.buf else Verdict.INCOMPLETE
-        if isinstance(verdict, Refusal) and verdict.by_application:
-            self.log.debug("body refused from %s: %s", _ip(conn), verdict.message)
+        step = conn.next_step(eof)
+        if isinstance(step, Refusal) and step.by_application:
+            self.log.debug("body refused from %s: %s", _ip(conn), step.message)
             self._dispatch(conn, truncated=True)  # it answers in the endpoint's format
-        elif isinstance(verdict, Refusal):
-            self._refuse(conn, verdict)
-        elif verdict is Verdict.COMPLETE:
+        elif isinstance(step, Refusal):
+            self._refuse(conn, step)
+        elif step is Step.SERVE:
             self._dispatch(conn)
-        elif eof:
+        elif step is Step.CLOSE:
             self._close(conn)  # the client left before its request was whole
-        elif verdict is Verdict.CONTINUE:
+        elif step is Step.CONTINUE:
             _send_quietly(conn.sock, CONTINUE)
 
     # ---- handing over to a request thread ------------------------------------------------
@@ -408,9 +357,7 @@ class BufferingThreadWorker(ThreadWorker):
         """A request thread serves what is buffered; `truncated`: nothing more is read for
         this request, and the connection closes after the answer."""
         self._unwatch(conn)
-        conn.state = State.IN_THREAD
-        conn.source.replay(bytes(conn.buf), truncated)
-        conn.buf = bytearray()
+        conn.source.replay(conn.hand_over(), truncated)
         # Blocking, bounded: the thread should not need to read, but a response write to a
         # client that does not read must not hold the thread for ever.
         conn.sock.settimeout(self.settings.request_read_timeout)
@@ -465,12 +412,8 @@ class BufferingThreadWorker(ThreadWorker):
         except OSError:
             self._close(conn)
             return
-        conn.next_request(rest)
-        now = time.monotonic()
-        wait = self.settings.request_read_timeout if rest else float(self.cfg.keepalive)
-        if not self.alive and not rest:
-            wait = min(wait, STOP_IDLE_LINGER)
-        self._set_deadline(conn, now + wait)
+        conn.next_request(rest, time.monotonic(), stopping=not self.alive)
+        self._track(conn)
         self._watch(conn, selectors.EVENT_READ)
         if rest or _tls_pending(conn.sock):
             self._read(conn)  # a pipelined request, or TLS bytes the poller cannot see
@@ -495,15 +438,13 @@ class BufferingThreadWorker(ThreadWorker):
         except OSError:
             self._close(conn)
             return
-        conn.state = State.LINGERING
-        conn.drained = 0
-        linger = LINGER_SECONDS if self.alive else STOP_LINGER_SECONDS
-        self._set_deadline(conn, time.monotonic() + linger)
+        conn.linger(time.monotonic(), stopping=not self.alive)
+        self._track(conn)
         self._watch(conn, selectors.EVENT_READ)
 
     def _drain(self, conn: Conn) -> None:
         try:
-            while conn.drained < LINGER_MAX_BYTES:
+            while conn.drain_room() > 0:
                 data = conn.sock.recv(READ_SIZE)
                 if not data:
                     break
@@ -518,27 +459,16 @@ class BufferingThreadWorker(ThreadWorker):
         self._close(conn)
 
     def _expire(self, now: float) -> None:
-        while self.deadlines and self.deadlines[0][0] <= now:
-            deadline, _, conn = heapq.heappop(self.deadlines)
-            if deadline != conn.deadline or conn.state in (State.IN_THREAD, State.CLOSED):
-                continue  # an outdated entry
-            if conn.state is State.READING and conn.started:
-                timeout = self.settings.request_read_timeout
-                message = f"request not complete within {timeout:g} s"
-                self._refuse(conn, Refusal(408, "Request Timeout", message))
-            else:
+        for conn in self.deadlines.due(now):
+            action = conn.expired()
+            if isinstance(action, Refusal):
+                self._refuse(conn, action)  # 408: the request did not come whole in time
+            elif action is Step.CLOSE:
                 self._close(conn)  # silent, idle, mid-handshake, or done lingering
 
-    def _set_deadline(self, conn: Conn, deadline: float) -> None:
-        conn.deadline = deadline
-        heapq.heappush(self.deadlines, (deadline, next(self._order), conn))
-        if len(self.deadlines) > 2 * len(self.conns) + 64:  # drop outdated entries
-            self.deadlines = [
-                entry
-                for entry in self.deadlines
-                if entry[0] == entry[2].deadline and entry[2].state is not State.CLOSED
-            ]
-            heapq.heapify(self.deadlines)
+    def _track(self, conn: Conn) -> None:
+        """File the connection's deadline, after a change of it (connection.py)."""
+        self.deadlines.file(conn, live=len(self.conns))
 
     def _watch(self, conn: Conn, events: int) -> None:
         callback = partial(self._ready, conn)
@@ -558,8 +488,7 @@ class BufferingThreadWorker(ThreadWorker):
         if conn.state is State.CLOSED:
             return
         self._unwatch(conn)
-        conn.state = State.CLOSED
-        conn.buf = bytearray()
+        conn.close()
         with contextlib.suppress(OSError):
             conn.sock.close()
         self.conns.discard(conn)
