@@ -15,10 +15,12 @@ The transport is pycurl's multi interface (`CurlTransport`: one thread, `webhook
 transfers`, drives every request) unless another is injected; urllib3 on `concurrency`
 threads (`Urllib3Transport`, `webhook-worker-N`) was the client before and is kept as
 the second implementation. Why: measured with bench/webhook_client.py (10,000 POSTs of
-416 bytes to a local keep-alive receiver, CPU of the client process), urllib3 on threads
-costs 160-190 µs of CPU per request and pycurl's multi interface 20-32 µs, at
-concurrency 1, 8 and 32 alike; http.client (72-86 µs), aiohttp (101-158 µs) and httpx
-(380-790 µs) were measured too (docs/benchmarks.md, "Webhook client").
+416 bytes to a local keep-alive receiver, CPU of the client process, medians of 3), a
+request cost 167-267 µs of CPU with urllib3 on threads and 26-38 µs with pycurl's multi
+interface at concurrency 1, 8 and 32; http.client (77-87 µs), aiohttp (101-130 µs) and
+httpx (346-779 µs) were measured too. The whole dispatcher with a SQLite store, at
+concurrency 32, went from 272 to 101 µs per callback (docs/benchmarks.md, "Webhook
+client").
 
 Outcomes of one attempt:
 

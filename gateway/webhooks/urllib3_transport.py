@@ -1,7 +1,7 @@
 """The urllib3 transport: `concurrency` threads, one blocking request each at a time.
 
 The dispatcher's transport before pycurl's (gateway/webhooks/curl_transport.py, which
-costs ~6x less CPU per request: docs/benchmarks.md, "Webhook client"); kept as the
+costs 5-10x less CPU per request: docs/benchmarks.md, "Webhook client"); kept as the
 second implementation of gateway/webhooks/transport.py, which the dispatcher's tests run
 too. One PoolManager shared by the threads: pools keyed by host:port and scheme, each
 keeping up to `concurrency` connections alive; no retries, no redirects, a total timeout
