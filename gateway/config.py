@@ -322,7 +322,8 @@ class WebhooksSettings(Section):
     inbound_body_template: str = setting("",
         "POST body template for inbound messages (coding, sender, content, receiver, msgid).")
     concurrency: int = setting(32,
-        "Webhook requests in flight at once (threads and keep-alive connections).", min=1, max=256)
+        "Webhook requests in flight at once, and keep-alive connections kept open.",
+        min=1, max=256)
     timeout: Seconds = setting(10.0,
         "Time a receiver gets to answer one request.")
     retry_min_delay: Seconds = setting(1.0,

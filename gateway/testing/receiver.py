@@ -11,20 +11,24 @@ Knobs, all safe to turn while requests are coming in:
 - `set_status(200)`: the status of every answer; `set_status([500, 500, 200])` answers
   those in turn and then keeps the last one; `set_status(fn)` calls `fn(request)` with
   the ReceivedRequest (its `status` not yet set) for each answer. A status may also be
-  a `(status, {"Header": "value"})` pair, e.g. `(429, {"Retry-After": "1"})`.
+  a `(status, {"Header": "value"})` pair, e.g. `(429, {"Retry-After": "1"})`, or a
+  `(status, {...}, b"body")` triple (the body is otherwise "ok" or "status N").
 - `set_delay(seconds)`: wait that long before answering each request (recorded first).
 - `down()`: stop listening and drop open connections: senders get "connection refused";
   `up()`: listen again on the same port.
 
 Recording: `requests` (a copy, in arrival order), `count`, `ids()` (X-Webhook-Id values),
 `wait_for_count(n, timeout)`, `clear()`. HTTP/1.1 with keep-alive, so a client's
-connection pool is exercised as in production. Only ever binds 127.0.0.1.
+connection pool is exercised as in production; `WebhookReceiver(tls=context)` speaks
+https with that server-side ssl.SSLContext. Only ever binds 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +39,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from gateway.testing.waiting import wait_for
 
-Answer = int | tuple[int, dict[str, str]]
+Answer = int | tuple[int, dict[str, str]] | tuple[int, dict[str, str], bytes]
 StatusSpec = Answer | Sequence[Answer] | Callable[["ReceivedRequest"], Answer]
 
 
@@ -78,7 +82,10 @@ class _State:
 
 
 class WebhookReceiver:
-    def __init__(self, status: StatusSpec = 200, delay: float = 0.0) -> None:
+    def __init__(
+        self, status: StatusSpec = 200, delay: float = 0.0, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self._tls = tls
         self._lock = threading.Lock()
         self._requests: list[ReceivedRequest] = []
         self._connections: set[socket.socket] = set()
@@ -101,9 +108,13 @@ class WebhookReceiver:
         """Listen (again): on a free port the first time, on the same port afterwards."""
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
+        server = _Server(("127.0.0.1", self.port), _handler(self))
         server.daemon_threads = True
         server.block_on_close = False
+        if self._tls is not None:  # the handshake happens on the handler's first read
+            server.socket = self._tls.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(
@@ -137,7 +148,8 @@ class WebhookReceiver:
     # -- knobs -----------------------------------------------------------------------
 
     def url(self, path: str = "/cb") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     def set_status(self, status: StatusSpec) -> None:
         if callable(status):
@@ -202,6 +214,13 @@ class WebhookReceiver:
             (self._connections.add if add else self._connections.discard)(conn)
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError):
+            return  # a client that did not trust the certificate, or hung up: no traceback
+        super().handle_error(request, client_address)
+
+
 def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -224,7 +243,7 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             request = ReceivedRequest(
                 method=self.command,
-                target=self.path,
+                target=self._target(),
                 path=parts.path,
                 query=dict(parse_qsl(parts.query, keep_blank_values=True)),
                 headers=dict(self.headers.items()),
@@ -235,8 +254,10 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             answer, delay = receiver._record(request)
             if delay > 0:
                 time.sleep(delay)  # the knob: a slow receiver
-            status, extra = answer if isinstance(answer, tuple) else (answer, {})
+            status, extra = (answer[0], answer[1]) if isinstance(answer, tuple) else (answer, {})
             payload = b"ok" if 200 <= status < 300 else f"status {status}".encode()
+            if isinstance(answer, tuple) and len(answer) == 3:
+                payload = answer[2]
             try:
                 self.send_response(status)
                 for name, value in extra.items():
@@ -249,6 +270,11 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             except OSError:
                 self.close_connection = True
             request.status, request.answered_at = status, time.time()
+
+        def _target(self) -> str:
+            """As on the request line: http.server's `path` turns a leading // into /."""
+            words = self.requestline.split()
+            return words[1] if len(words) == 3 else self.path
 
         do_GET = do_POST = do_PUT = _handle
 

@@ -1,15 +1,16 @@
 """One webhook HTTP attempt: the request as sent, and what its answer means; no state.
 
-Kept apart from the dispatcher (threads, scheduling, the store) so the rules are in one
-place: 2xx delivers; a network error, timeout, 408, 429 or 5xx may be retried (429/503
-with their Retry-After); anything else, 3xx included (redirects are not followed), is
-final. Error texts never carry a URL's query string.
+Kept apart from the dispatcher (threads, scheduling, the store) and from the transports
+(gateway/webhooks/transport.py: how bytes travel) so the rules are in one place: 2xx
+delivers; a network error, timeout, 408, 429 or 5xx may be retried (429/503 with their
+Retry-After); anything else, 3xx included (redirects are not followed), is final. Error
+texts never carry a URL's query string.
 
 Before anything is sent, the row's URL is checked again as it was when it was accepted
 (gateway/webhooks/urls.py; a row stored by an older version, or a URL from the config,
 gets no pass) and, with an allow-list, its host must be on it (`Targets`): a URL that
 fails is final ("unusable URL: ..."), never opened. What is opened is the checked target:
-its host, port and scheme pick the connection pool, its request URI goes on the line.
+its host, port and scheme pick the connection, its request URI goes on the line.
 """
 
 from __future__ import annotations
@@ -18,25 +19,23 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
 
-import urllib3
-from urllib3.exceptions import HTTPError, LocationParseError, LocationValueError
+from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
 from gateway import __version__
 from gateway.model import OutboxItem
 from gateway.webhooks import signing
+from gateway.webhooks.transport import RETRY_AFTER_STATUSES, Reply, Request
 from gateway.webhooks.urls import AllowList, Target, UnsafeUrl, check_url
 
 USER_AGENT = f"smpp-gateway/{__version__}"
 RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
-RETRY_AFTER_STATUSES = frozenset({429, 503})
 ERROR_BODY_CHARS = 200  # of a failed response's body kept in the error text
-MAX_ANSWER = 64 * 1024  # bytes of an answer's body read; a longer one costs its connection
 _OBJECT_REPR = re.compile(r"<[^<>]* object at 0x[0-9a-fA-F]+>:? ?")
 _QUERY = re.compile(r"\?\S*")
 _PLAIN_QUERY = re.compile(r"(?:[A-Za-z0-9_.~+=&-]|%[0-9A-F]{2})*")  # as urllib3 sends it
+_BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -58,18 +57,15 @@ class Attempt:
         return self.status is None or self.status in RETRY_STATUSES
 
 
-def send(
-    http: urllib3.PoolManager,
-    item: OutboxItem,
-    target: Target,
-    secret: str,
-    clock: Callable[[], float],
-) -> Attempt:
-    """Make one HTTP attempt for `item` to its checked `target` (Targets.resolve); network
-    and HTTP trouble become the Attempt.
+def build_request(
+    item: OutboxItem, target: Target, secret: str, clock: Callable[[], float]
+) -> Request:
+    """The request for one attempt of `item` to its checked `target` (Targets.resolve):
+    X-Webhook-* headers, User-Agent, the row's Content-Type with a body, and with a secret
+    the signature over the body or, for GET, over the request URI as it goes on the line.
 
-    The request goes to the pool for the target's host:port straight away: the URL was
-    parsed once, when it was checked, and is not parsed again on the way out."""
+    ValueError if a header value from the row would break the header block (no transport
+    may be handed a line break to send)."""
     row = item.row
     headers = {
         "User-Agent": USER_AGENT,
@@ -80,37 +76,31 @@ def send(
     body = row.body if method != "GET" else None
     if body is not None and row.content_type:
         headers["Content-Type"] = row.content_type
-    try:
-        if secret:
-            data = signing.payload(row.method, target.request_uri, body)
-            headers.update(signing.signature_headers(secret, int(clock()), data))
-        pool = http.connection_from_host(target.url_host, port=target.port, scheme=target.scheme)
-        response = pool.urlopen(
-            method,
-            target.request_uri,
-            body=body,
-            headers=headers,
-            redirect=False,
-            assert_same_host=False,
-            preload_content=False,
-        )
-    except LocationValueError as exc:
-        return Attempt(0, f"unusable URL: {type(exc).__name__}")
-    except (HTTPError, OSError) as exc:
-        return Attempt(None, network_error(exc))
-    status = response.status
-    content = read_and_release(response)
+    for name, value in headers.items():
+        if _BAD_HEADER_VALUE.search(value):
+            raise ValueError(f"invalid header value for {name}: control characters")
+    if secret:
+        data = signing.payload(method, target.request_uri, body)
+        headers.update(signing.signature_headers(secret, int(clock()), data))
+    return Request(method, target, headers, body)
+
+
+def judge(reply: Reply, now: float) -> Attempt:
+    """What a transport's reply means for the webhook (see the module docstring)."""
+    status = reply.status
+    if not status:  # None: no answer; 0: no request made
+        return Attempt(status, reply.error)
     if 200 <= status < 300:
         return Attempt(status, "")  # even if the body broke off: the receiver said yes
-    error = f"HTTP {status} {response.reason or ''}".strip()
-    if content is None:
+    error = f"HTTP {status} {reply.reason}".strip()
+    if reply.content is None:
         return Attempt(None, f"{error}, then the connection broke")
-    text = strip_urls(content.decode("utf-8", "replace"))  # an error page may echo the URL
+    text = strip_urls(reply.content.decode("utf-8", "replace"))  # an error page may echo the URL
     if text:
         error += f": {text[:ERROR_BODY_CHARS]}"
     wait = None
     if status in RETRY_AFTER_STATUSES:
-        wait = retry_after(response.headers.get("Retry-After"), clock())
+        wait = retry_after(reply.retry_after, now)
     return Attempt(status, error, wait)
 
 
@@ -179,20 +169,6 @@ def retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def read_and_release(response: Any) -> bytes | None:
-    """Read the answer's body (the start of it) and give the connection back for keep-alive;
-    a body longer than MAX_ANSWER is not waited for: that connection is dropped instead.
-    None when the body broke off."""
-    try:
-        content = response.read(MAX_ANSWER + 1, decode_content=False)
-    except (HTTPError, OSError):
-        content = None
-    if content is None or len(content) > MAX_ANSWER:
-        response.close()
-    response.release_conn()
-    return content
-
-
 def network_error(exc: BaseException) -> str:
     text = _OBJECT_REPR.sub("", str(exc))
     return f"{type(exc).__name__}: {strip_urls(text)}"
@@ -200,12 +176,13 @@ def network_error(exc: BaseException) -> str:
 
 def strip_urls(text: str) -> str:
     """One line, without anything that looks like a query string (`?...` up to a space):
-    urllib3 messages and receivers' error pages may quote the request target."""
+    HTTP clients' messages and receivers' error pages may quote the request target."""
     return " ".join(_QUERY.sub("", text).split())
 
 
 def host_of(url: str) -> str:
-    """host[:port] as urllib3 reads it (the parser that opens URLs), for logs and metrics."""
+    """host[:port] as urllib3 reads it (one of the URL check's two parsers), for logs of
+    URLs that failed the check."""
     try:
         parts = parse_url(url)
     except LocationParseError:

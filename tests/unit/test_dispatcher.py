@@ -1,8 +1,12 @@
-"""The webhook dispatcher against a real SQLite store and a real local HTTP receiver."""
+"""The webhook dispatcher against a real SQLite store and a real local HTTP receiver.
+
+Every test that delivers runs once per transport (gateway/webhooks/transport.py): pycurl's
+multi interface, the daemon's, and urllib3 on threads; both must keep every promise."""
 
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 import uuid
@@ -20,7 +24,11 @@ from gateway.testing.receiver import WebhookReceiver
 from gateway.testing.waiting import free_port, wait_for
 from gateway.webhooks import signing
 from gateway.webhooks.attempt import retry_after
+from gateway.webhooks.curl_transport import CurlTransport
 from gateway.webhooks.dispatcher import Dispatcher
+from gateway.webhooks.transport import MAX_ANSWER, Transport
+from gateway.webhooks.urllib3_transport import Urllib3Transport
+from gateway.webhooks.urls import check_url
 
 SECRET = "s3cret-key-for-tests"
 
@@ -49,8 +57,24 @@ def receiver() -> Iterator[WebhookReceiver]:
         yield r
 
 
+TRANSPORTS: dict[str, Callable[[int, float], Transport]] = {
+    "curl": CurlTransport,
+    "urllib3": Urllib3Transport,
+}
+
+
+@pytest.fixture(params=sorted(TRANSPORTS))
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def new_dispatcher(store: Store, settings: WebhooksSettings, transport: str) -> Dispatcher:
+    made = TRANSPORTS[transport](settings.concurrency, settings.timeout)
+    return Dispatcher(store, settings, transport=made, poll_interval=0.05)
+
+
 @pytest.fixture
-def dispatch(store: Store) -> Iterator[Callable[..., Dispatcher]]:
+def dispatch(store: Store, transport: str) -> Iterator[Callable[..., Dispatcher]]:
     """Start a dispatcher with fast test settings; every one is stopped at the end."""
     started: list[Dispatcher] = []
 
@@ -65,7 +89,7 @@ def dispatch(store: Store) -> Iterator[Callable[..., Dispatcher]]:
             allowed_callback_hosts=("127.0.0.1",),
         )
         settings.update(overrides)
-        d = Dispatcher(store, WebhooksSettings(**settings), poll_interval=0.05)  # type: ignore[arg-type]
+        d = new_dispatcher(store, WebhooksSettings(**settings), transport)  # type: ignore[arg-type]
         d.start()
         started.append(d)
         return d
@@ -355,7 +379,7 @@ def test_retry_after_is_capped_by_retry_max_delay(
 
 
 def test_stop_ends_every_thread_and_logs_no_secret_or_query(
-    store: Store, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+    store: Store, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture, transport: str
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="gateway.webhooks")
     receiver.set_status([500, 410])
@@ -368,10 +392,14 @@ def test_stop_ends_every_thread_and_logs_no_secret_or_query(
         secret=SECRET,
         allowed_callback_hosts=("127.0.0.1",),
     )
-    d = Dispatcher(store, settings, poll_interval=0.05)
+    d = new_dispatcher(store, settings, transport)
     d.start()
     names = {t.name for t in threading.enumerate()}
-    assert {"webhook-claimer", "webhook-worker-1", "webhook-worker-3"} <= names
+    expected = {
+        "curl": {"webhook-claimer", "webhook-transfers"},
+        "urllib3": {"webhook-claimer", "webhook-worker-1", "webhook-worker-3"},
+    }
+    assert expected[transport] <= names
     wait_for(lambda: store.list_dead(), what="dead after 410")
     d.stop(5.0)
     assert not [t.name for t in threading.enumerate() if t.name.startswith("webhook-")]
@@ -433,3 +461,159 @@ def test_a_redirect_is_not_followed(
         assert allowed.count == 1
     assert dead.row.id == row.id and (dead.last_error or "").startswith("HTTP 302")
     assert canary.count == 0
+
+
+# -- what every transport promises (gateway/webhooks/transport.py) ------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/a/./b/../c?x=/../y",  # dot segments: as urllib3 reads them, and signed so
+        "/%7euser/%2F%2f?q=%41&r=a%20b",
+        "/cb/<msgid>?s={status}&t=|^`",  # characters urllib3 percent-encodes
+        "//double//slash?@127.0.0.1:9/&x=;,",
+        "/frag?x=1#dropped",
+    ],
+)
+def test_the_request_uri_goes_on_the_line_as_signed(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher], path: str
+) -> None:
+    url = receiver.url(path)
+    add_row(store, url, method="GET", body=None)
+    dispatch()
+    (got,) = receiver.wait_for_count(1)
+    assert got.target == check_url(url).request_uri
+    data = signing.payload("GET", got.target, None)
+    ts = got.header("X-Webhook-Timestamp")
+    assert signing.verify(SECRET, ts, data, got.header("X-Webhook-Signature"), now=time.time())
+    wait_for(lambda: settled(store), what="delivered")
+
+
+def test_a_post_without_content_type_gets_none(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    """libcurl would label any body as a form: the row's (missing) type is what goes."""
+    add_row(store, receiver.url("/raw"), body=b"raw bytes", content_type=None)
+    dispatch()
+    (got,) = receiver.wait_for_count(1)
+    assert got.method == "POST" and got.body == b"raw bytes"
+    assert got.header("Content-Type") is None
+    assert got.header("Expect") is None and got.header("Accept") is None
+
+
+def test_connections_are_bounded_by_concurrency(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    for n in range(12):
+        add_row(store, receiver.url(f"/cb/{n}"))
+    dispatch(concurrency=2)
+    requests = receiver.wait_for_count(12)
+    assert 1 <= len({r.client_port for r in requests}) <= 2
+
+
+def test_an_answer_longer_than_max_answer_costs_its_connection(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    """A 2xx with a huge body is delivered, a 5xx with one retried; neither body is read
+    to its end: that connection is dropped instead. Short answers keep theirs."""
+    huge = b"x" * (2 * MAX_ANSWER)
+    receiver.set_status([(200, {}, huge), (500, {}, huge), 200, 200])
+    rows = [add_row(store, receiver.url("/first"))]
+    dispatch(concurrency=1)
+    receiver.wait_for_count(1)
+    rows.append(add_row(store, receiver.url("/second")))
+    receiver.wait_for_count(3)  # 500, then the retry
+    rows.append(add_row(store, receiver.url("/third")))
+    requests = receiver.wait_for_count(4)
+    wait_for(lambda: settled(store), what="all delivered")
+    assert [r.webhook_id for r in requests] == [rows[0].id, rows[1].id, rows[1].id, rows[2].id]
+    assert [r.status for r in requests] == [200, 500, 200, 200]
+    ports = [r.client_port for r in requests]
+    assert ports[0] != ports[1] and ports[1] != ports[2]  # each long answer cost its connection
+    assert ports[2] == ports[3]  # short ones keep it
+    assert store.list_dead() == []
+
+
+def test_an_error_answer_longer_than_max_answer_keeps_its_start(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    receiver.set_status((410, {}, b"GONE:" + b"y" * (2 * MAX_ANSWER)))
+    add_row(store, receiver.url("/gone"))
+    dispatch()
+    (dead,) = wait_for(lambda: store.list_dead(), what="a dead letter")
+    error = dead.last_error or ""
+    assert error.startswith("HTTP 410 Gone: GONE:yyy") and len(error) < 300, error
+
+
+def test_the_timeout_is_per_request_and_total(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    receiver.set_delay(3.0)
+    row = add_row(store, receiver.url("/slow"), created_at=time.time() - 10)
+    started = time.monotonic()
+    dispatch(timeout=0.5, max_age=1.0)
+    (dead,) = wait_for(lambda: store.list_dead(), timeout=5, what="a dead letter")
+    assert time.monotonic() - started < 2.5  # the receiver was not waited for
+    assert dead.row.id == row.id and "timed out" in (dead.last_error or "").lower()
+
+
+def test_no_proxy_from_the_environment(
+    store: Store,
+    receiver: WebhookReceiver,
+    dispatch: Callable[..., Dispatcher],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    canary = receiver
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "all_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, canary.url(""))
+    with WebhookReceiver() as allowed:
+        add_row(store, allowed.url("/direct"))
+        dispatch(allowed_callback_hosts=(f"127.0.0.1:{allowed.port}",))
+        (got,) = allowed.wait_for_count(1)
+        assert got.path == "/direct"
+        wait_for(lambda: settled(store), what="delivered")
+    assert canary.count == 0
+
+
+@pytest.fixture
+def https_receiver(tmp_path: Path) -> Iterator[tuple[WebhookReceiver, Path]]:
+    """An https receiver whose certificate a throw-away CA signed: (receiver, CA file)."""
+    from tests.tlscerts import Pki
+
+    pki = Pki(tmp_path / "pki")
+    ca = pki.authority("webhook-test-ca")
+    server = pki.issue(ca, "receiver", ["127.0.0.1"])
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(server.cert, server.key)
+    with WebhookReceiver(tls=context) as r:
+        yield r, ca.cert
+
+
+def test_https_is_verified_against_the_system_trust(
+    store: Store,
+    https_receiver: tuple[WebhookReceiver, Path],
+    dispatch: Callable[..., Dispatcher],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The system's CA certificates (OpenSSL's default paths, as Python's ssl finds them)
+    are loaded and do not know this CA: refused, nothing delivered. The same CA in
+    SSL_CERT_FILE (which Python's ssl, and so urllib3, reads): delivered."""
+    receiver, ca_file = https_receiver
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    untrusted = add_row(store, receiver.url("/untrusted"), created_at=time.time() - 10)
+    d = dispatch(max_age=1.0)
+    (dead,) = wait_for(lambda: store.list_dead(), what="refused by verification")
+    assert dead.row.id == untrusted.id
+    # the trust store loaded, the peer not in it (not: no CA file found)
+    assert "unable to get local issuer certificate" in (dead.last_error or ""), dead.last_error
+    assert receiver.count == 0
+    d.stop(5.0)
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    trusted = add_row(store, receiver.url("/trusted"))
+    dispatch()
+    (got,) = receiver.wait_for_count(1)
+    assert got.webhook_id == trusted.id and got.path == "/trusted"
+    wait_for(lambda: len(store.list_dead()) == 1 and settled(store), what="delivered")
