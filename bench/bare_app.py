@@ -1,7 +1,7 @@
 """The stack's ceiling: a bare Flask app answering a canned JSON on the gateway's gunicorn.
 
 Same worker class (gateway.http_worker.BufferingThreadWorker), worker count, threads,
-SO_REUSEPORT and keep-alive as `smpp-gateway run`, and POST /sms reads its body as the
+shared listening socket and keep-alive as `smpp-gateway run`, and POST /sms reads its body as the
 gateway does; it stores and sends nothing. What the gateway reaches against it is what
 the gateway's own work costs on top of gunicorn + Flask.
 
@@ -46,6 +46,14 @@ def create_app() -> Flask:
     return app
 
 
+READY_LINE = "bare app worker ready"
+
+
+def _announce(worker: Any) -> None:
+    """One line per worker about to serve: bench/stack.py waits for all of them."""
+    print(f"{READY_LINE} {worker.pid}", flush=True)
+
+
 class BareApplication(BaseApplication):
     def __init__(self, port: int, workers: int, threads: int) -> None:
         self._settings = {
@@ -53,11 +61,12 @@ class BareApplication(BaseApplication):
             "workers": workers or os.cpu_count() or 1,
             "worker_class": "gateway.http_worker.BufferingThreadWorker",
             "threads": threads,
-            "reuse_port": True,
+            "reuse_port": False,
             "keepalive": 75,
             "errorlog": "-",
             "loglevel": "warning",
             "control_socket_disable": True,
+            "post_worker_init": _announce,
         }
         super().__init__()
 

@@ -2,9 +2,9 @@
 
 The daemon and the bare app are gunicorn masters with children (HTTP workers; the
 daemon also an engine and a dispatcher), so every figure here is summed over a master
-and its children. The connection spread shows how the kernel's SO_REUSEPORT hashing
-placed the load generator's keep-alive connections on the workers: a run where 12 of 16
-land on one worker is a different run from an 8/8 one, and the figure says which.
+and its children. The connection spread (gateway/testing/sockets.py) shows how the
+load generator's keep-alive connections landed on the workers: a run where 12 of 16 land
+on one worker is a different run from an 8/8 one, and the figure says which.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-LISTEN, ESTABLISHED = "0A", "01"  # TCP states in /proc/net/tcp
+from gateway.testing.sockets import connection_spread, listeners
+
+__all__ = ["connection_spread", "listeners"]  # with the functions below
 
 
 def tree_pids(master: int) -> list[int]:
@@ -56,43 +58,6 @@ def pss_kib(pid: int) -> int:
         if line.startswith("Pss:"):
             return int(line.split()[1])
     return 0
-
-
-def _tcp_sockets(port: int, state: str) -> set[int]:
-    """Inodes of IPv4 TCP sockets on local `port` in `state`."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
-            inodes.add(int(fields[9]))
-    return inodes
-
-
-def listeners(port: int) -> int:
-    """Listening sockets on `port`: with SO_REUSEPORT one per HTTP worker once it is up."""
-    return len(_tcp_sockets(port, LISTEN))
-
-
-def _socket_inodes(pid: int) -> set[int]:
-    found = set()
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                found.add(int(target[8:-1]))
-    except FileNotFoundError:
-        pass
-    return found
-
-
-def connection_spread(pids: list[int], port: int) -> list[int]:
-    """Established connections to `port` held by each of `pids`, busiest first."""
-    established = _tcp_sockets(port, ESTABLISHED)
-    counts = [len(_socket_inodes(pid) & established) for pid in pids]
-    return sorted((c for c in counts if c), reverse=True)
 
 
 def machine_busy() -> float:

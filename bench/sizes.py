@@ -16,7 +16,7 @@ class Sizes:
     single1_count: int = 2_000  # POST /sms at 1 client
     calibration_count: int = 20_000  # requests against the do-nothing server
     bulk_calls: int = 20  # POST /smsbulk calls of `per_call` receivers
-    bulk_connections: int = 4  # spread over the HTTP workers (SO_REUSEPORT hashing)
+    bulk_connections: int = 4  # spread over the HTTP workers (least busy accepts)
     per_call: int = 1_000
     idle_settle: float = 3.0  # seconds after ready before the idle measurement
     idle_seconds: float = 10.0  # the idle measurement itself

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import procs
+from bench.bare_app import READY_LINE
 from bench.receiver import FastReceiver
 from gateway.testing.process import API_KEY, GatewayProcess
 from gateway.testing.simulator import SimulatorProcess
@@ -176,14 +177,19 @@ def running_stack(
         sections = gateway_sections(target, receiver.url("/cb"), **gateway_extra)
         env = {"SMPP_GATEWAY_SMPP_PASSWORD": target.password}
         gateway = stack.enter_context(GatewayProcess(workdir, port, extra_env=env, **sections))
-        wait_listening(gateway.port, http_workers())
+        wait_serving(gateway, http_workers())
         yield Stack(target, gateway, receiver, sim, port)
 
 
-def wait_listening(port: int, workers: int, timeout: float = 20.0) -> None:
-    """Until every HTTP worker listens: with SO_REUSEPORT each has its own socket, and
-    connections opened before the last one binds would all land on the first ones."""
-    wait_for(lambda: procs.listeners(port) >= workers, timeout, interval=0.02, what="HTTP workers")
+def wait_serving(gateway: GatewayProcess, workers: int, timeout: float = 20.0) -> None:
+    """Until every HTTP worker serves: keep-alive connections opened before the last one
+    is up would all stay on the first ones."""
+    wait_for(
+        lambda: len(gateway.pids().get("http", ())) >= workers,
+        timeout,
+        interval=0.02,
+        what="HTTP workers",
+    )
 
 
 def metric(gateway: GatewayProcess, name: str) -> float:
@@ -233,8 +239,9 @@ def running_bare_app() -> Iterator[BareApp]:
 
 
 def _bare_up(proc: subprocess.Popen[bytes], port: int, log: Any) -> bool:
-    """Every worker listening; a bare app that exited is an error with its log."""
+    """Every worker serving; a bare app that exited is an error with its log."""
+    log.seek(0)
     if proc.poll() is not None:
-        log.seek(0)
         raise RuntimeError(f"bare app exited with {proc.returncode}: {log.read()[-2000:]!r}")
-    return procs.listeners(port) >= http_workers()
+    ready = log.read().decode(errors="replace").count(READY_LINE)
+    return procs.listeners(port) >= 1 and ready >= http_workers()

@@ -25,6 +25,7 @@ import sys
 import time
 from typing import Any
 
+from gunicorn import sock
 from gunicorn.arbiter import Arbiter
 
 from gateway.roles import ROLES, RoleWorker
@@ -60,8 +61,9 @@ class GatewayArbiter(Arbiter):
         return [pid for pid, w in self.WORKERS.items() if isinstance(w, role)]
 
     def spawn_role(self, role: type[RoleWorker]) -> None:
-        """Fork a role process. Unlike gunicorn's spawn_worker it opens no listener of
-        its own (SO_REUSEPORT would hand it connections nobody accepts)."""
+        """Fork a role process. Unlike gunicorn's spawn_worker it hands the role no
+        listener, and the child closes the copy fork gave it: a role never accepts, and
+        its copy would keep the port open after the HTTP workers are gone."""
         self.worker_age += 1
         worker = role(
             self.worker_age, self.pid, [], self.app, self.timeout / 2.0, self.cfg, self.log
@@ -73,6 +75,8 @@ class GatewayArbiter(Arbiter):
             return
         for sibling in self.WORKERS.values():
             sibling.tmp.close()
+        for listener in getattr(self, "LISTENERS", []):
+            listener.close()
         worker.pid = os.getpid()
         try:
             worker.init_process()
@@ -97,7 +101,9 @@ class GatewayArbiter(Arbiter):
 
     def stop(self, graceful: bool = True) -> None:
         """HTTP workers first, then the engine, then the dispatcher (module docstring)."""
-        self.LISTENERS: list[Any] = []  # SO_REUSEPORT: the workers hold the sockets
+        listeners: list[Any] = getattr(self, "LISTENERS", [])
+        sock.close_sockets(listeners, unlink=False)  # new connections are refused now
+        self.LISTENERS: list[Any] = []
         sig = signal.SIGTERM if graceful else signal.SIGQUIT
         deadline = time.monotonic() + self.cfg.graceful_timeout
         for group in (None, *ROLES):

@@ -53,8 +53,8 @@ class RoleWorker(Worker):
     role: ClassVar[str]
 
     def init_process(self) -> None:
-        # The listeners are the HTTP workers'. With SO_REUSEPORT an open one here would be
-        # handed connections that nobody accepts.
+        # The listeners are the HTTP workers' (the arbiter closed its copy in this child
+        # already); a role never accepts.
         for listener in self.sockets:
             listener.close()
         self.sockets: list[Any] = []

@@ -10,8 +10,8 @@ An HTTP worker builds its runtime after fork, in `load()`: its own store connect
 writer thread (SQLite: writers of every process queue on one lock), the Flask app, and
 the engine's doorbell it rings after each accept. It knows the engine only through the
 runtime directory (rundir.py): the doorbell and the engine's status file, which /readyz
-and /status read. Keep-alive connections spread over the workers through SO_REUSEPORT:
-each worker has its own listening socket and the kernel balances new connections.
+and /status read. The workers share one listening socket and the least busy one takes each
+new connection (gateway/http_worker/worker.py), so keep-alive clients spread evenly.
 """
 
 from __future__ import annotations
@@ -124,8 +124,9 @@ class GatewayApplication(BaseApplication):
             "worker_class": "gateway.http_worker.BufferingThreadWorker",
             "threads": http.threads,
             "worker_connections": http.max_connections,
-            # one listening socket per worker: the kernel spreads keep-alive connections
-            "reuse_port": True,
+            # one listening socket for all workers; the least busy takes each connection
+            # (gateway/http_worker/worker.py: SO_REUSEPORT's hashing spread them unevenly)
+            "reuse_port": False,
             "timeout": max(1, round(http.timeout)),
             "graceful_timeout": max(1, round(http.graceful_timeout)),
             "keepalive": 75,

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -22,6 +23,7 @@ from prometheus_client.mmap_dict import MmapedDict
 
 from gateway.testing.process import API_KEY, GatewayProcess
 from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.sockets import connections_held
 from gateway.testing.waiting import wait_for
 from tests.integration.helpers import receivers
 
@@ -172,3 +174,30 @@ def test_a_master_killed_alone_takes_every_role_down_with_it(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(gateway.proc.pid, signal.SIGKILL)
+
+
+def test_keep_alive_clients_spread_evenly_over_the_http_workers(
+    sim: SimulatorProcess, start_gateway: Callable[..., GatewayProcess]
+) -> None:
+    """A handful of long-lived connections is what legacy callers open: each worker must
+    get its share, or one worker (one GIL) does all the work. With SO_REUSEPORT the
+    kernel's hashing put 14 of 16 on one worker in one run of eight."""
+    gateway = start_gateway(sim.port, http={"workers": 2})
+    wait_for(lambda: len(gateway.pids().get("http", ())) == 2, what="both HTTP workers")
+    workers = sorted(gateway.pids()["http"])
+
+    def held() -> list[int]:
+        return sorted(connections_held(workers, gateway.port).values())
+
+    for _ in range(3):
+        clients: list[socket.socket] = []
+        try:
+            for n in range(1, 17):  # one by one, as a client pool opens them
+                clients.append(socket.create_connection(("127.0.0.1", gateway.port)))
+                wait_for(lambda n=n: sum(held()) == n, what=f"connection {n} accepted")
+                spread = held()
+                assert spread[-1] - spread[0] <= 2, spread  # hashing drifts much further
+        finally:
+            for client in clients:
+                client.close()
+        wait_for(lambda: sum(held()) == 0, what="connections closed")
