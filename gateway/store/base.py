@@ -287,6 +287,11 @@ class Store(Protocol):
         """Webhooks waiting for delivery."""
         ...
 
+    def outbox_next_due(self) -> float | None:
+        """When the first pending webhook no dispatcher holds falls due; None: none. A
+        read, so an idle dispatcher can wait that long instead of claiming (a write)."""
+        ...
+
     def unmatched_receipts(self) -> int:
         """Receipts that matched no message (yet)."""
         ...

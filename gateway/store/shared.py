@@ -73,6 +73,9 @@ class SharedOperations:
     def outbox_depth(self) -> int:
         return self._read(outbox.depth)
 
+    def outbox_next_due(self) -> float | None:
+        return self._read(outbox.next_due)
+
     def unmatched_receipts(self) -> int:
         return self._read(states.unmatched_count)
 

@@ -5,7 +5,8 @@ transport.py). The claimer leases due rows from the store (`claim_outbox`, which
 the attempt), up to PREFETCH per request slot (`concurrency` slots) so one claim (one
 store round trip) feeds many deliveries, and hands them over through a bounded queue. It
 claims when woken (`wake()`, called after new outbox rows commit, and whenever enough
-slots have finished) and otherwise every `poll_interval`. The transport takes the rows
+slots have finished); otherwise when the first pending row falls due (a cheap read
+tells when), or after IDLE_CLAIM_INTERVAL at the latest. The transport takes the rows
 from that queue, up to `concurrency` requests in flight at once, and gives each reply
 back (`done`), whose outcome the dispatcher then records. Requests are independent: a
 slow receiver holds only the slots that are talking to it, and the intake never waits
@@ -80,7 +81,8 @@ log = logging.getLogger("gateway.webhooks")
 DEPTH_REFRESH = 1.0  # seconds between outbox depth gauge refreshes
 PREFETCH = 4  # rows leased per request slot: in flight plus waiting in the hand-off queue
 STORE_ERROR_PAUSE = 1.0  # seconds the claimer waits after a failed claim
-POLL_INTERVAL = 0.1  # seconds between claims without a wake-up
+POLL_INTERVAL = 0.1  # seconds a thread waits before looking again (stop, hand-off)
+IDLE_CLAIM_INTERVAL = 1.0  # seconds between claims while nothing is due and no wake-up
 
 
 def lease_for(timeout: float) -> float:
@@ -187,8 +189,22 @@ class Dispatcher:
                 next_depth = time.monotonic() + DEPTH_REFRESH
                 self._refresh_depth()
             if not full:  # a full batch: more may be due, go on once a worker is free
-                self._wake.wait(self._poll)
+                self._wake.wait(self._idle_wait())
             self._wake.clear()
+
+    def _idle_wait(self) -> float:
+        """How long to wait for a wake-up before claiming again: until the first pending
+        webhook falls due (a retry), at most IDLE_CLAIM_INTERVAL, at least the poll
+        interval. A claim is a write transaction; this is a read, so an idle dispatcher
+        costs almost nothing, and a lost wake-up costs latency, never a webhook."""
+        try:
+            due = self.store.outbox_next_due()
+        except StoreError:
+            return self._poll
+        idle = max(self._poll, IDLE_CLAIM_INTERVAL)
+        if due is None:
+            return idle
+        return min(idle, max(self._poll, due - self._clock()))
 
     def _claim_once(self) -> bool:
         """Claim to refill the hand-off queue; True when as many came as were asked for."""

@@ -25,7 +25,7 @@ from gateway.testing.waiting import free_port, wait_for
 from gateway.webhooks import signing
 from gateway.webhooks.attempt import retry_after
 from gateway.webhooks.curl_transport import CurlTransport
-from gateway.webhooks.dispatcher import Dispatcher
+from gateway.webhooks.dispatcher import IDLE_CLAIM_INTERVAL, Dispatcher
 from gateway.webhooks.transport import MAX_ANSWER, Transport
 from gateway.webhooks.urllib3_transport import Urllib3Transport
 from gateway.webhooks.urls import check_url
@@ -617,3 +617,26 @@ def test_https_is_verified_against_the_system_trust(
     (got,) = receiver.wait_for_count(1)
     assert got.webhook_id == trusted.id and got.path == "/trusted"
     wait_for(lambda: len(store.list_dead()) == 1 and settled(store), what="delivered")
+
+
+def test_an_idle_claimer_waits_until_the_first_row_falls_due_and_at_most_a_second(
+    store: Store,
+) -> None:
+    """Claims are writes: with nothing due the claimer asks when something will be (a
+    read) and sleeps that long, instead of claiming ten times a second."""
+    now = 1_000_000.0
+    dispatcher = Dispatcher(
+        store, WebhooksSettings(), transport=Urllib3Transport(1, 1.0), clock=lambda: now
+    )
+    assert store.outbox_next_due() is None
+    assert dispatcher._idle_wait() == IDLE_CLAIM_INTERVAL
+    row = add_row(store, "http://127.0.0.1:9/cb")
+    store._writer.call(  # a retry due 0.3 s from the injected now
+        lambda conn: outbox.retry(conn, item_id=row.id, next_at=now + 0.3, error="x"),
+        label="test",
+        timeout=5,
+    )
+    assert store.outbox_next_due() == now + 0.3
+    assert dispatcher._idle_wait() == pytest.approx(0.3)
+    (item,) = store.claim_outbox(10, 30.0)  # leased: not due for this claimer
+    assert item.row.id == row.id and store.outbox_next_due() is None

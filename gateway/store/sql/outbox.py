@@ -111,5 +111,15 @@ def replay(conn: Connection, *, ids: Sequence[str] | None, now: float) -> int:
     return sum(conn.execute(sql + " AND id = ?", (now, i)).rowcount for i in ids)
 
 
+def next_due(conn: Connection) -> float | None:
+    """When the first pending webhook nobody holds falls due (None: none). Walks the
+    (state, next_attempt_at) index from its start, past the few leased rows."""
+    row = conn.execute(
+        "SELECT next_attempt_at FROM webhook_outbox WHERE state = 'pending'"
+        " AND lease_until IS NULL ORDER BY next_attempt_at LIMIT 1"
+    ).fetchone()
+    return None if row is None else float(row[0])
+
+
 def depth(conn: Connection) -> int:
     return conn.execute("SELECT COUNT(*) FROM webhook_outbox WHERE state = 'pending'").fetchone()[0]
