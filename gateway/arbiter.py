@@ -14,16 +14,19 @@ class knows which is which:
   second engine beside the first (two owners of the binds), and the worker count is
   configuration. A configuration change needs a restart (`systemctl restart`): accepted
   messages are in the store, and the next start submits them.
+
+Every process of the daemon ends an orderly stop with exit_now(): no interpreter teardown.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from gunicorn import sock
 from gunicorn.arbiter import Arbiter
@@ -32,6 +35,21 @@ from gateway.roles import ROLES, RoleWorker
 from gateway.rundir import RunDir
 
 log = logging.getLogger("gateway.arbiter")
+
+
+def exit_now(status: int) -> NoReturn:
+    """End a process of the daemon whose parts have stopped, without Python's teardown.
+
+    Why: what teardown has left to do is free every imported module object by object,
+    about 0.3 s of CPU per process, so a daemon took 1.3 s to stop instead of 0.2 s. Its
+    store is closed and its threads joined by then; logs and standard streams are
+    flushed here, so nothing written is lost."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
+
 
 STOP_POLL = 0.05  # seconds between checks while waiting for a group to exit
 
@@ -80,12 +98,12 @@ class GatewayArbiter(Arbiter):
         worker.pid = os.getpid()
         try:
             worker.init_process()
-            sys.exit(0)
         except SystemExit:
             raise
         except BaseException:
             self.log.exception("%s process failed", role.role)
             sys.exit(self.WORKER_BOOT_ERROR if not worker.booted else -1)
+        exit_now(0)  # the role stopped its parts (RoleWorker.run)
 
     def _announce_ready(self) -> None:
         if self._announced:
@@ -125,9 +143,12 @@ class GatewayArbiter(Arbiter):
         if notifier is not None:
             notifier.stopping(f"stopping: {reason}" if reason else "stopping")
         try:
-            super().halt(reason, exit_status)
+            super().halt(reason, exit_status)  # ends in sys.exit(exit_status)
+        except SystemExit as exc:
+            exit_status = exc.code if isinstance(exc.code, int) else 1
         finally:
             self.rundir.remove()
+        exit_now(exit_status)
 
     # -- refused signals -----------------------------------------------------------
 

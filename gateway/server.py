@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,7 @@ from gateway.http.unknown_fields import UnknownFieldLog
 from gateway.roles import RoleWorker
 from gateway.rundir import RunDir
 from gateway.sending import Sender
-from gateway.store import Store, open_store
+from gateway.store import Store, open_store, preload
 from gateway.wakeup import Bell
 from gateway.webhooks.callbacks import CallbackHooks
 
@@ -163,10 +164,15 @@ class GatewayApplication(BaseApplication):
         arbiter.run(self, self.rundir)
 
     def _worker_exit(self, server: Any, worker: Any) -> None:
-        """In an HTTP worker as it exits (roles stop their own parts)."""
+        """In an HTTP worker as it exits (roles stop their own parts). gunicorn calls it
+        while the worker's SystemExit is on its way out: an orderly exit (status 0) ends
+        here, without teardown (arbiter.exit_now)."""
         if self.runtime is not None:
             self.runtime.stop()
             self.runtime = None
+        leaving = sys.exc_info()[1]
+        if isinstance(leaving, SystemExit) and leaving.code in (0, None):
+            arbiter.exit_now(0)
 
     def _child_exit(self, server: Any, worker: Any) -> None:
         """In the master, for any child that is gone: its live gauges and its ready marker
@@ -177,5 +183,6 @@ class GatewayApplication(BaseApplication):
 
 def run(cfg: Config, rundir: RunDir) -> int:
     logs.configure(cfg.log.level, cfg.log.format, cfg.log.pdu_debug)
+    preload(cfg.store)  # before the fork (gateway.store.preload)
     GatewayApplication(cfg, rundir).run()
     return 0

@@ -51,9 +51,12 @@ class ReadyQueue(Generic[T]):
             return taken
 
     def drain(self) -> list[T]:
+        """Everything queued, now; a thread waiting in take returns at once (at a stop,
+        a session's writer then notices it is draining without waiting out its poll)."""
         with self._cond:
             items = list(self._items)
             self._items.clear()
+            self._cond.notify_all()
             return items
 
 
