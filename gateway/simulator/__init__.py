@@ -1,11 +1,7 @@
 """Bundled SMSC simulator (SMPP 3.4, SMSC side) for integration tests and benchmarks.
 
 Run it with `python -m gateway.simulator --help` (or `smpp-gateway smsc-sim`), or
-in-process via `SimulatorServer(SimConfig(...))`.
+in-process via `server.SimulatorServer(config.SimConfig(...))`. The package imports nothing
+itself: `smpp-gateway run` builds its command line with the simulator's options and
+should not pay for asyncio and the SMSC at every start.
 """
-
-from gateway.simulator.config import SimConfig
-from gateway.simulator.server import SimulatorServer, serve
-from gateway.simulator.smsc import Smsc
-
-__all__ = ["SimConfig", "SimulatorServer", "Smsc", "serve"]

@@ -12,7 +12,6 @@ The manual, with every option and knob, is docs/simulator.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 
@@ -25,7 +24,6 @@ from gateway.simulator.config import (
     parse_receipt_states,
     random_first_id,
 )
-from gateway.simulator.server import serve
 
 
 def _control_port(value: str) -> int | None:
@@ -158,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"smsc-sim: {exc}", file=sys.stderr)
         return 2
     try:
+        import asyncio  # here: the daemon's CLI imports this module for its options only
+
+        from gateway.simulator.server import serve
+
         return asyncio.run(serve(cfg))
     except KeyboardInterrupt:
         return 0

@@ -19,6 +19,7 @@ __all__ = [
     "StoreSettings",
     "migrate_store",
     "open_store",
+    "preload",
 ]
 
 
@@ -78,6 +79,14 @@ def open_store(
     from gateway.store.sqlite.store import SQLiteStore
 
     return SQLiteStore(where.target, settings, **wiring, synchronous=synchronous).open()
+
+
+def preload(settings: StoreSettings) -> None:
+    """Import the backend's driver now. The daemon's master calls it before it forks: its
+    processes then share the imported modules instead of each importing psycopg itself
+    (0.23 s of CPU apiece, at every start and restart)."""
+    if _where(settings.url or settings.path).kind == "postgresql":
+        import gateway.store.postgres.store  # noqa: F401
 
 
 def migrate_store(path: str) -> list[int]:
