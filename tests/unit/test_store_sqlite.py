@@ -483,3 +483,32 @@ def test_receipts_kept_before_their_resps_match_when_a_batch_of_resps_comes(
     store.flush()
     states = {m: store.get_message(m).state for m in "abc"}  # type: ignore[union-attr]
     assert states == {"a": State.DELIVERED, "b": State.UNDELIVERED, "c": State.SUBMITTING}
+
+
+def test_a_new_file_another_process_is_switching_to_wal_is_opened_on_a_second_try(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon's processes open its store together at the first start: when two switch a
+    new file to WAL at once, SQLite tells one "locked" at once, without waiting (seen 1 in
+    40 with 5 processes; it took a daemon down as a worker that failed to boot). The
+    store asks again; any other error still fails at once."""
+    real = SQLiteStore._prepare_file
+    calls: list[int] = []
+
+    def locked_once(self: SQLiteStore) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        real(self)
+
+    monkeypatch.setattr(SQLiteStore, "_prepare_file", locked_once)
+    store = open_store(str(tmp_path / "new.db"))
+    store.close()
+    assert len(calls) == 2
+
+    def broken(self: SQLiteStore) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(SQLiteStore, "_prepare_file", broken)
+    with pytest.raises(StoreError, match="disk I/O error"):
+        open_store(str(tmp_path / "other.db"))

@@ -16,6 +16,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from functools import partial
@@ -127,20 +128,33 @@ class SQLiteStore(SharedOperations):
 
     def open(self) -> SQLiteStore:
         """Create the file, switch it to WAL, migrate, start the writer."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT)
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
             try:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if mode.lower() != "wal":
-                    raise StoreError(f"{self.path}: cannot use WAL (journal_mode={mode})")
-                apply_migrations(conn, clock=self._clock)
-            finally:
-                conn.close()
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
+                self._prepare_file()
+                break
+            except sqlite3.OperationalError as exc:
+                # Every process of a daemon opens the store at its start. On a new file one
+                # of them switches it to WAL while the others ask too: SQLite answers them
+                # "locked" at once, without its busy handler. Ask again, within the limit.
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
+                time.sleep(0.02)
+            except (OSError, sqlite3.Error) as exc:
+                raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
         self._writer.start()
         return self
+
+    def _prepare_file(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT)
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"{self.path}: cannot use WAL (journal_mode={mode})")
+            apply_migrations(conn, clock=self._clock)
+        finally:
+            conn.close()
 
     def _connect_writer(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT)
