@@ -218,6 +218,20 @@ def test_a_dead_daemons_claims_are_taken_after_the_lease(
     assert view is not None and view.history[-1][2] == "attempt 2 (lease expired)"
 
 
+def test_a_daemon_never_takes_back_its_own_claims_when_a_renewal_came_late(
+    open_pg: Callable[..., PostgresStore],
+) -> None:
+    """Its engine still has them: a renewal waits in the writer queue behind other work,
+    and a loaded daemon let a 3 s lease pass and submitted the same messages again."""
+    clock = Clock()
+    a, b = open_pg(clock=clock, claim_lease=30.0), open_pg(clock=clock, claim_lease=30.0)
+    a.accept([msg("x")])
+    assert [m.id for m in a.claim(1)] == ["x"]
+    clock.now += 31.0  # no renewal reached the store
+    assert a.claim(10) == []
+    assert [m.id for m in b.claim(10)] == ["x"]  # another daemon does: A may be dead
+
+
 def test_a_live_daemon_renews_its_claims(open_pg: Callable[..., PostgresStore]) -> None:
     clock = Clock()
     a, b = open_pg(clock=clock, claim_lease=30.0), open_pg(clock=clock, claim_lease=30.0)

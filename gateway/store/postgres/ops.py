@@ -20,27 +20,32 @@ from gateway.store.sql import outbox, states
 
 WORK_CHANNEL = "smpp_gateway_work"  # NOTIFY'd when accepted messages commit
 _SUBMIT = ", ".join(f"m.{f.name}" for f in fields(SubmitParams))
+_ACCEPTED, _SUBMITTING = State.ACCEPTED.value, State.SUBMITTING.value
 _EVENT = "INSERT INTO message_events (message_id, at, state, detail) VALUES (%s, %s, %s, %s)"
 
-# Oldest first among accepted messages and submitting ones whose lease has passed.
-# `was` tells a fresh claim from a reclaimed one (a dead daemon's lease expired).
+# Oldest first among accepted messages and another daemon's submitting ones whose lease
+# has passed. `was` tells a fresh claim from a reclaimed one (a dead daemon's lease
+# expired). Never this daemon's own: they are in its engine's hands even when a renewal
+# came late (it waits in the writer queue), and taking them again would submit them twice.
 _CLAIM = f"""
 WITH picked AS (
     SELECT id, state AS was FROM messages
-    WHERE state = 'accepted' OR (state = 'submitting' AND lease_until < %(now)s)
+    WHERE state = '{_ACCEPTED}'
+       OR (state = '{_SUBMITTING}' AND lease_until < %(now)s
+           AND claimed_by IS DISTINCT FROM %(owner)s)
     ORDER BY created_at LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
-UPDATE messages m SET state = 'submitting', attempts = m.attempts + 1,
+UPDATE messages m SET state = '{_SUBMITTING}', attempts = m.attempts + 1,
     state_changed_at = %(now)s, claimed_by = %(owner)s, lease_until = %(until)s
 FROM picked WHERE m.id = picked.id
 RETURNING m.id, m.segment_count, m.expires_at, m.created_at, m.attempts, picked.was, {_SUBMIT}
 """
 
 # SKIP LOCKED: a row another transaction holds (its receipt, a reclaim) is renewed next time.
-_RENEW = """
+_RENEW = f"""
 UPDATE messages SET lease_until = %s WHERE id IN (
-    SELECT id FROM messages WHERE state = 'submitting' AND claimed_by = %s
+    SELECT id FROM messages WHERE state = '{_SUBMITTING}' AND claimed_by = %s
     FOR UPDATE SKIP LOCKED)
 """
 
@@ -75,7 +80,7 @@ def claim(conn: Any, *, limit: int, now: float, owner: str, lease: float) -> Cla
     events = [(r[0], now, submitting, _attempt_detail(r[4], r[5])) for r in rows]
     conn.raw.cursor().executemany(_EVENT, events)
     messages = ops.claimed_messages(conn, rows, submit_from=6)  # column 5: previous state
-    return Claimed(messages, sum(1 for r in rows if r[5] != "accepted"))
+    return Claimed(messages, sum(1 for r in rows if r[5] != _ACCEPTED))
 
 
 def _attempt_detail(attempt: int, was: str) -> str:
@@ -171,10 +176,10 @@ def release(conn: Any, *, ids: list[str], owner: str, now: float) -> int:
     """submitting → accepted for this daemon's own claims only: a claim another daemon
     took over (this one stalled past its lease) is that daemon's to finish."""
     rows = conn.execute_native(
-        "UPDATE messages SET state = 'accepted', state_changed_at = %s, claimed_by = NULL,"
-        " lease_until = NULL WHERE id = ANY(%s) AND state = 'submitting' AND claimed_by = %s"
+        "UPDATE messages SET state = %s, state_changed_at = %s, claimed_by = NULL,"
+        " lease_until = NULL WHERE id = ANY(%s) AND state = %s AND claimed_by = %s"
         " RETURNING id",
-        (now, ids, owner),
+        (_ACCEPTED, now, ids, _SUBMITTING, owner),
     ).fetchall()
-    conn.raw.cursor().executemany(_EVENT, [(r[0], now, "accepted", "released") for r in rows])
+    conn.raw.cursor().executemany(_EVENT, [(r[0], now, _ACCEPTED, "released") for r in rows])
     return len(rows)
