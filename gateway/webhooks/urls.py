@@ -1,4 +1,4 @@
-"""Webhook URLs: checked by the parser that will open them, and the callback allow-list.
+"""Webhook URLs: checked by two parsers that must agree, and the callback allow-list.
 
 Why this exists: a per-message `callback` was checked with `urllib.parse.urlsplit` and
 opened with urllib3, and the two read `http://127.0.0.1:28298\\@cb.example/x` as
@@ -16,7 +16,10 @@ kept as written, so callback placeholders such as `<msgid>` survive until they a
 whatever urllib3 percent-encodes in them cannot change the target.
 
 The same check runs when a callback is accepted (POST /sms), when a URL setting is loaded,
-and again right before the dispatcher opens a URL (gateway/webhooks/attempt.py).
+and again right before the dispatcher opens a URL (gateway/webhooks/attempt.py). The
+default transport (pycurl) is then given only the checked scheme, host and port to connect
+to, plus the request line built from the canonical URL, so no third parser decides where
+a request goes.
 """
 
 from __future__ import annotations
