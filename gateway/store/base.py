@@ -29,6 +29,8 @@ from gateway.model import (
 )
 from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
 
+CLAIM_TIMEOUT = 10.0  # s the engine waits for a claim; one that commits later is given back
+
 
 class StoreError(RuntimeError):
     """The store cannot take the write: disk full or failing, locked too long, closed,

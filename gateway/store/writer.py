@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
+from functools import partial
 from typing import Any
 
 from gateway.store.base import Effects, Outcome, StoreError
@@ -180,8 +181,19 @@ class Writer:
             self._fail_leftovers()
         return item.future
 
-    def call(self, fn: Op, *, label: str, timeout: float) -> Any:
-        """Queue an operation and wait for its commit; any failure is a StoreError."""
+    def call(
+        self,
+        fn: Op,
+        *,
+        label: str,
+        timeout: float,
+        on_late: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """Queue an operation and wait for its commit; any failure is a StoreError.
+
+        `on_late(result)` is for an operation whose result must not be lost: when the
+        caller stopped waiting while it was running ("it may still commit") and it then
+        commits, it gets the result. It runs on the writer thread, so it may only queue."""
         deadline = time.monotonic() + timeout
         future = self.submit(fn, label=label, wait=True, timeout=timeout)
         assert future is not None
@@ -189,6 +201,8 @@ class Writer:
         if not future.done():
             if future.cancel():
                 raise StoreError(f"{label}: not written, the store did not reach it in {timeout} s")
+            if on_late is not None:
+                future.add_done_callback(partial(_late, on_late, label))
             raise StoreError(f"{label}: not confirmed in {timeout} s; it may still commit")
         exc = future.exception()
         if exc is None:
@@ -410,3 +424,13 @@ class Writer:
 
 def _noop(conn: Any) -> None:
     """The flush marker: runs (and commits) after everything queued before it."""
+
+
+def _late(on_late: Callable[[Any], None], label: str, future: Future[Any]) -> None:
+    """A committed result nobody waited for goes to `on_late` (Writer.call)."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    try:
+        on_late(future.result())
+    except Exception:
+        log.exception("%s: handling its late result failed", label)

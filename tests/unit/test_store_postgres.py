@@ -509,3 +509,34 @@ def test_a_token_bucket_holds_across_daemons(open_pg: Callable[..., PostgresStor
     with ThreadPoolExecutor(8) as pool:
         waits = list(pool.map(take, [a, b] * 4))
     assert waits.count(0.0) == 5
+
+
+def test_a_claim_that_commits_after_the_engine_gave_up_is_given_back(
+    open_pg: Callable[..., PostgresStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It committed after the engine stopped waiting: nobody would send those messages,
+    and the daemon's own renewals would keep their lease alive until its next start."""
+    from gateway.store import base
+    from gateway.store.postgres import store as pg_store
+
+    running, go_on = threading.Event(), threading.Event()
+    real = pg_store.pg.claim
+
+    def slow_claim(*args: Any, **kwargs: Any) -> Any:
+        running.set()
+        go_on.wait(10)
+        return real(*args, **kwargs)
+
+    store = open_pg()
+    store.accept([msg("late")])
+    monkeypatch.setattr(base, "CLAIM_TIMEOUT", 0.2)
+    monkeypatch.setattr(pg_store.pg, "claim", slow_claim)
+    try:
+        with pytest.raises(StoreError, match="may still commit"):
+            store.claim(5)
+        assert running.is_set()
+    finally:
+        go_on.set()
+    store.flush()
+    monkeypatch.setattr(pg_store.pg, "claim", real)
+    assert [m.id for m in store.claim(5)] == ["late"]

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from gateway import receipts
+from gateway.config import WebhooksSettings
 from gateway.model import NewMessage, ReceiptRecord, Segment, SegmentResult, State, SubmitParams
-from gateway.store import StoreError, open_store
+from gateway.store import Effects, StoreError, open_store
 from gateway.store.migrate import (
     MigrationError,
     applied_versions,
@@ -30,6 +31,7 @@ from gateway.store.migrate import (
 from gateway.store.sqlite.store import SQLiteStore
 from gateway.store.writer import Writer
 from gateway.testing.waiting import wait_for
+from gateway.webhooks.callbacks import CallbackHooks
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = SubmitParams("Gateway", 5, 0, "41791234567", 1, 1, 0, 0x40)
@@ -512,3 +514,67 @@ def test_a_new_file_another_process_is_switching_to_wal_is_opened_on_a_second_tr
     monkeypatch.setattr(SQLiteStore, "_prepare_file", broken)
     with pytest.raises(StoreError, match="disk I/O error"):
         open_store(str(tmp_path / "other.db"))
+
+
+def test_a_batch_retried_one_by_one_reports_each_commits_effects_once(
+    db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12: effects (metrics, webhooks queued) are reported after the commit, so when
+    one op fails its group and the rest are retried one by one, the rolled-back group
+    attempt reports nothing and each committed change is counted once."""
+    seen: list[Effects] = []
+    hooks = CallbackHooks(WebhooksSettings(default_callback_url="http://cb.example/status"))
+    store = open_store(db, hooks=hooks, on_effects=seen.append)
+    try:
+        store.accept([msg("a"), msg("b")])
+        store.claim(2)
+        seen.clear()
+        gate = Gate()
+        gate.hold(store._writer)
+        store.finish("a", State.SENT, at=2.0)  # runs in the failed group attempt, then alone
+        store.finish("nobody", State.SENT, at=2.0)  # fails by itself: no such message
+        store.finish("b", State.SENT, at=2.0)
+        with caplog.at_level(logging.WARNING, logger="gateway.store"):
+            gate.release.set()
+            store.flush()
+        assert "retrying one by one" in caplog.text  # the three were one group
+        assert [c.message_id for e in seen for c in e.changes] == ["a", "b"]
+        assert sum(e.webhooks for e in seen) == 2
+        assert store.outbox_depth() == 2
+    finally:
+        store.close()
+
+
+def test_a_claim_that_commits_after_the_engine_gave_up_is_given_back(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a loaded machine a claim took longer than the engine waits; it committed later,
+    and its messages stayed `submitting` with nobody to send them (until the next start)."""
+    from gateway.store import base
+    from gateway.store.sqlite import store as sqlite_store
+
+    running, go_on = threading.Event(), threading.Event()
+    real = sqlite_store.ops.claim
+
+    def slow_claim(*args: Any, **kwargs: Any) -> Any:
+        running.set()
+        go_on.wait(10)
+        return real(*args, **kwargs)
+
+    store = open_store(db)
+    try:
+        store.accept([msg("late")])
+        monkeypatch.setattr(base, "CLAIM_TIMEOUT", 0.2)
+        monkeypatch.setattr(sqlite_store.ops, "claim", slow_claim)
+        with pytest.raises(StoreError, match="may still commit"):
+            store.claim(5)
+        assert running.is_set()
+        go_on.set()
+        store.flush()
+        monkeypatch.setattr(sqlite_store.ops, "claim", real)
+        assert [m.id for m in store.claim(5)] == ["late"]  # accepted again, claimable
+        view = store.get_message("late")
+        assert view is not None and "late claim given back" in [h[2] for h in view.history]
+    finally:
+        go_on.set()
+        store.close()

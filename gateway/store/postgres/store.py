@@ -38,6 +38,7 @@ from gateway.model import (
     State,
 )
 from gateway.model_api import Conversion, IdempotencyRecord
+from gateway.store import base
 from gateway.store.base import Effects, Outcome, StoreError, StoreHooks, journaled
 from gateway.store.location import parse_location
 from gateway.store.postgres import migrate as pgm
@@ -191,10 +192,24 @@ class PostgresStore(SharedOperations):
         if limit <= 0:
             return []
         op = partial(pg.claim, limit=limit, now=self._clock(), owner=self.owner, lease=self.lease)
-        claimed = self._writers.any().call(op, label="claim", timeout=10.0)
+        claimed = self._writers.any().call(
+            op, label="claim", timeout=base.CLAIM_TIMEOUT, on_late=self._give_back
+        )
         self._event("claimed", len(claimed.messages))
         self._event("lease_expired_message", claimed.reclaimed)
         return claimed.messages
+
+    def _give_back(self, claimed: pg.Claimed) -> None:
+        """A claim that committed after the engine stopped waiting for it: nobody holds
+        these messages, yet this daemon renews their lease while it lives. Back to
+        `accepted`, queued (this runs on the writer thread)."""
+        ids = [m.id for m in claimed.messages]
+        if ids:
+            op = partial(pg.release, ids=ids, owner=self.owner, now=self._clock())
+            label = f"give back a late claim ({len(ids)})"
+            self._writers.any().submit(
+                Locked(op, messages=tuple(ids)), label=label, wait=False, timeout=0
+            )
 
     def record_written(self, segments: Sequence[tuple[str, int]], at: float) -> None:
         """Per message, on the writer that records its results next (so the mark lands

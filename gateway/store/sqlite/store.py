@@ -35,6 +35,7 @@ from gateway.model import (
     State,
 )
 from gateway.model_api import Conversion, IdempotencyRecord
+from gateway.store import base
 from gateway.store.base import Effects, StoreError, StoreHooks, journaled
 from gateway.store.migrate import apply_migrations
 from gateway.store.shared import ENQUEUE_TIMEOUT, SharedOperations
@@ -186,7 +187,20 @@ class SQLiteStore(SharedOperations):
         if limit <= 0:
             return []
         op = partial(ops.claim, limit=limit, now=self._clock())
-        return self._writer.call(op, label="claim", timeout=10.0)
+        return self._writer.call(
+            op, label="claim", timeout=base.CLAIM_TIMEOUT, on_late=self._give_back
+        )
+
+    def _give_back(self, claimed: list[ClaimedMessage]) -> None:
+        """A claim that committed after the engine stopped waiting for it: nobody holds
+        these messages, and on SQLite nothing claims a `submitting` message again before
+        the next start. Back to `accepted`, queued (this runs on the writer thread)."""
+        ids = [m.id for m in claimed]
+        if ids:
+            op = partial(ops.requeue, ids=ids, now=self._clock(), detail="late claim given back")
+            self._writer.submit(
+                op, label=f"give back a late claim ({len(ids)})", wait=False, timeout=0
+            )
 
     def record_written(self, segments: Sequence[tuple[str, int]], at: float) -> None:
         if not segments:
