@@ -32,8 +32,10 @@ run: install
 		SMPP_GATEWAY_SMPP_PASSWORD="$${SMPP_GATEWAY_SMPP_PASSWORD:-password}" \
 		$(VENV)/bin/smpp-gateway run --config $(CONFIG)
 
+# On 4 pytest-xdist processes (most tests wait on daemons, so 4 keep 2 cores busy); the
+# CPU-hungry ones (marked xdist_group "heavy") run one after another on one of them.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 4 --dist loadgroup
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -85,6 +85,7 @@ class GatewayProcess:
         }
         for section, values in overrides.items():
             sections.setdefault(section, {}).update(values)
+        self.config_sections = sections
         self.config_path = write_config(workdir / "gateway.toml", sections)
         self.log_path = workdir / "gateway.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -115,7 +116,15 @@ class GatewayProcess:
         wait_for(self._alive_and_answering, timeout=20, what="gateway /healthz")
         if wait_ready:
             wait_for(lambda: self.get("/readyz").status == 200, timeout=20, what="gateway ready")
+            wait_for(self._every_process_up, timeout=20, what="every HTTP worker and role up")
         return self
+
+    def _every_process_up(self) -> bool:
+        """/readyz needs one worker and a bind; a test that counts or kills processes needs
+        all of them (what the master's READY=1 to systemd waits for)."""
+        workers = int(self.config_sections["http"].get("workers", 0)) or os.cpu_count() or 1
+        pids = self.pids()
+        return len(pids.get("http", ())) >= workers and {"engine", "dispatcher"} <= pids.keys()
 
     def _alive_and_answering(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:

@@ -1,4 +1,4 @@
-"""Bounded HTTP fuzzing of the real daemon with hostile bytes (issue 11, item 6).
+"""Bounded HTTP fuzzing of the real daemon with hostile bytes (issue 11).
 
 tests/integration/test_api_schemathesis.py generates requests from the OpenAPI document:
 well-formed HTTP whose values break the schema. This test sends what a schema cannot
@@ -31,7 +31,8 @@ from gateway.testing.simulator import SimulatorProcess
 from tests.integration.helpers import assert_worker_unharmed
 from tests.rawhttp import RawResponse, raw_request
 
-pytestmark = [pytest.mark.integration, pytest.mark.sqlite_only]
+# CPU-hungry: `make test` runs it on one pytest-xdist worker with the other heavy ones
+pytestmark = [pytest.mark.integration, pytest.mark.sqlite_only, pytest.mark.xdist_group("heavy")]
 
 CASES = 3000
 LIMIT = 16_384  # http.max_body_bytes here: over-limit bodies are cheap to make

@@ -22,7 +22,8 @@ from gateway.testing.process import API_KEY, GatewayProcess
 from tests.integration.helpers import assert_worker_unharmed
 
 pytest.importorskip("schemathesis")
-pytestmark = pytest.mark.integration
+# CPU-hungry: `make test` runs it on one pytest-xdist worker with the other heavy ones
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("heavy")]
 
 OPENAPI = Path(__file__).resolve().parents[2] / "gateway" / "http" / "openapi.json"
 CHECKS = (

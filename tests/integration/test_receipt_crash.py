@@ -78,9 +78,13 @@ def assert_one_state_change_each(gateway: GatewayProcess, ids: list[str]) -> Non
 def test_kill_9_with_receipts_in_flight_every_message_gets_its_delivered_callback(
     start_gateway, receiver: WebhookReceiver
 ) -> None:
-    with SimulatorProcess(receipt_delay=0.5, redeliver_delay=0.2) as sim:
+    # Receipts come 2 s after each submit: by then every submit_sm_resp is recorded, so no
+    # message is in flight to the SMSC at the kill (that one would be submitted again after
+    # the restart, at-least-once, and bring a second receipt); only receipts are.
+    with SimulatorProcess(receipt_delay=2.0, redeliver_delay=0.2) as sim:
         gateway = start(start_gateway, sim, receiver)
         ids = send(gateway, receivers(200))
+        wait_for(lambda: gateway.get("/status").json()["queue_depth"] == 0, what="all sent")
         sim.wait_for(lambda s: s["receipts_sent"] >= 40, timeout=20)
         # From here on the SMSC hears no deliver_sm_resp: every receipt it writes stays in
         # flight, whether the daemon stored it (most) or was killed before reading it.

@@ -70,13 +70,17 @@ def two_daemons(
     return [start_gateway(sim.port, smpp=smpp, **overrides) for _ in range(2)]
 
 
-def test_10000_sends_on_two_daemons_submit_once_and_call_back_once(
+@pytest.mark.xdist_group("heavy")  # CPU-hungry: one worker runs the heavy tests in turn
+@pytest.mark.timeout(300)  # two daemons at full speed beside the rest of the suite
+def test_5000_sends_on_two_daemons_submit_once_and_call_back_once(
     start_gateway: Callable[..., GatewayProcess], receiver: WebhookReceiver
 ) -> None:
-    n = 10_000
+    n = 5_000  # 10,000 before the suite ran in parallel: the same claims, in half the CPU
     with SimulatorProcess(receipt_delay=0.05) as sim:
         hooks = {"default_callback_url": receiver.url("/cb"), "notify_statuses": ["DELIVERED"]}
-        daemons = two_daemons(start_gateway, sim, webhooks=hooks)
+        # the production lease: no daemon dies here, and on a loaded machine a renewal can
+        # wait behind a deep writer queue longer than the tests' 3 s
+        daemons = two_daemons(start_gateway, sim, webhooks=hooks, store={"claim_lease": 30.0})
         numbers = receivers(n)
         started = time.monotonic()
         ids = send_many(daemons, numbers)
@@ -106,7 +110,9 @@ def test_kill_9_of_one_daemon_the_other_takes_its_claims_after_the_lease(
 ) -> None:
     n = 600
     with SimulatorProcess(receipt_delay=-1) as sim:
-        victim, survivor = two_daemons(start_gateway, sim)
+        # no response timeout while the SMSC holds the answers: it would drop the links and
+        # put more windows on the wire before the kill (seconds pass on a loaded machine)
+        victim, survivor = two_daemons(start_gateway, sim, smpp={"response_timeout": 120.0})
         sim.pause()  # submits are taken but never answered: both windows fill
         numbers = receivers(n)
         ids = send_many([victim, survivor], numbers)

@@ -64,7 +64,9 @@ def test_kill_9_with_200_unsubmitted_messages_then_restart_submits_all(
     sim: SimulatorProcess, start_gateway
 ):
     sim.pause()  # submit_sm are taken but never answered
-    gateway = start_gateway(sim.port)
+    # no response timeout while the 200 sends go in (seconds on a loaded machine): it
+    # would drop the link and put a second window on the wire before the kill
+    gateway = start_gateway(sim.port, smpp={"response_timeout": 120.0})
     numbers = receivers(200)
     send_all(gateway, numbers)
     wait_for(lambda: sim.stats()["held_responses"] == 10, what="window full at the simulator")
@@ -93,10 +95,14 @@ def test_sigterm_drains_and_unbinds(sim: SimulatorProcess, gateway: GatewayProce
 
 
 def test_smsc_down_at_start_then_up_binds_and_delivers(tmp_path, start_gateway):
-    with SimulatorProcess(receipt_delay=-1, refuse_binds_for=1.5) as sim:
+    # binds are refused until the test lifts it (a fixed 1.5 s passed before the daemon
+    # answered on a loaded machine)
+    with SimulatorProcess(receipt_delay=-1, refuse_binds_for=60) as sim:
         gateway = start_gateway(sim.port, wait_ready=False)
         assert gateway.get("/readyz").status == 503
         ids = send_all(gateway, receivers(3))  # accepted while no bind is up
+        sim.wait_for(lambda s: s["bind_failed"] >= 1)
+        sim.config(refuse_binds_for=0)
         wait_for(lambda: gateway.get("/readyz").status == 200, timeout=15, what="bound")
         wait_all_sent(gateway, ids)
         assert sim.stats()["bind_failed"] >= 1
