@@ -6,11 +6,14 @@ import ssl
 import threading
 from typing import Any
 
+from gateway.config import SmppSettings
 from gateway.smpp.link import DeliverSink
 from gateway.smpp.session import SessionHandler, SessionSettings, SmppSession
 
 
-def session_settings(smpp: Any, tls: ssl.SSLContext | None = None) -> list[SessionSettings]:
+def session_settings(
+    smpp: SmppSettings, tls: ssl.SSLContext | None = None
+) -> list[SessionSettings]:
     """The binds the [smpp] section asks for: `sessions` transceivers, or with
     `transmitter_receiver` a transmitter and a receiver per session (two of the account's
     binds per configured session)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gateway import metrics
+from gateway.config import SmppSettings
 from gateway.smpp import codec
 from gateway.smpp.backoff import backoff_delay
 from gateway.smpp.link import POLL, DeliverSink, Link, LinkDown
@@ -31,7 +32,7 @@ class SessionSettings:
 
     name: str
     bind_kind: str  # transceiver | transmitter | receiver
-    smpp: Any  # gateway.config's [smpp] section
+    smpp: SmppSettings
     tls: ssl.SSLContext | None = None  # None: plain TCP
 
     @property

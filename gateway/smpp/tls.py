@@ -20,8 +20,8 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
+from gateway.config import SmppSettings
 from gateway.tls_files import EncryptedKey as _EncryptedKey
 from gateway.tls_files import key_path as _key_path
 from gateway.tls_files import no_passphrase as _no_passphrase
@@ -55,7 +55,7 @@ class TlsSettings:
     min_version: str = "1.2"
 
     @classmethod
-    def from_config(cls, smpp: Any) -> TlsSettings | None:
+    def from_config(cls, smpp: SmppSettings) -> TlsSettings | None:
         """From the config's [smpp] section; None when smpp.tls is off."""
         if not smpp.tls:
             return None
@@ -107,7 +107,7 @@ def client_context(settings: TlsSettings) -> ssl.SSLContext:
     return ctx
 
 
-def tls_context(smpp: Any) -> ssl.SSLContext | None:
+def tls_context(smpp: SmppSettings) -> ssl.SSLContext | None:
     """The binds' context from the config's [smpp] section; None when smpp.tls is off."""
     settings = TlsSettings.from_config(smpp)
     if settings is None:
