@@ -46,7 +46,7 @@ fmt: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Benchmark (docs/benchmarks.md): full run ~10 min on 2 cores, results in bench/results/.
+# Benchmark (docs/benchmarks.md): full run ~12 min on 2 cores, results in bench/results/.
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
 

@@ -150,7 +150,7 @@ def postgres(target: SmscTarget, sizes: Sizes, _ctx: dict[str, Any]) -> Figures:
         pg.fresh_database("bench") as url,
         running_stack(target, store={"url": url}) as stack,
     ):
-        spec = _single_spec(stack, sizes, sizes.single_count, CLIENTS, 0)
+        spec = _single_spec(stack, sizes, sizes.postgres_count, CLIENTS, 0)
         phase = run_phase(stack, spec, sizes, callbacks)
     return _send_figures(phase, str(CLIENTS))
 
