@@ -41,7 +41,7 @@ def exit_now(status: int) -> NoReturn:
     """End a process of the daemon whose parts have stopped, without Python's teardown.
 
     Why: what teardown has left to do is free every imported module object by object,
-    about 0.3 s of CPU per process, so a daemon took 1.3 s to stop instead of 0.2 s. Its
+    about 0.3 s of CPU per process, so an idle daemon took 1.4 s to stop instead of 0.4 s. Its
     store is closed and its threads joined by then; logs and standard streams are
     flushed here, so nothing written is lost."""
     logging.shutdown()
