@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--receipt-states", default="DELIVRD=100", metavar="STATE=W[:ERR],...",
         help='weighted state mix, e.g. "DELIVRD=90,UNDELIV=5,EXPIRED=3,REJECTD=2:009"',
     )  # fmt: skip
-    ids.add_argument("--seed", type=int, default=1, help="seed of the receipt state draw")
+    ids.add_argument("--seed", type=int, default=1, help="seed of state and jitter draws")
     ids.add_argument("--receipt-before-resp", action="store_true", help="race: receipt first")
     ids.add_argument(
         "--redeliver-delay", type=float, default=1.0, metavar="SECONDS",
@@ -88,11 +88,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     faults = parser.add_argument_group("fault injection (also via POST /config)")
     faults.add_argument("--throttle-every", type=int, default=0, metavar="N")
+    faults.add_argument(
+        "--throttle-rate", type=float, default=0.0, metavar="N",
+        help="submit_sm/s for all sessions together, the rest ESME_RTHROTTLED; 0 = off",
+    )  # fmt: skip
     faults.add_argument("--fail-every", type=int, default=0, metavar="N")
     faults.add_argument("--fail-status", type=_status, default=0x45, help="default 0x45")
     faults.add_argument("--close-after", type=int, default=0, metavar="N")
     faults.add_argument("--refuse-binds-for", type=float, default=0.0, metavar="SECONDS")
     faults.add_argument("--response-delay", type=float, default=0.0, metavar="SECONDS")
+    faults.add_argument(
+        "--response-jitter", type=float, default=0.0, metavar="SECONDS",
+        help="hold each resp up to this much longer (random): they go out of order",
+    )  # fmt: skip
     faults.add_argument("--pause", action="store_true", help="start with responses held")
     faults.add_argument("--hostile", choices=HOSTILE_MODES, default="off", help="misbehave")
     faults.add_argument(
@@ -127,11 +135,13 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         receipt_before_resp=args.receipt_before_resp,
         seed=args.seed,
         throttle_every=args.throttle_every,
+        throttle_rate=args.throttle_rate,
         fail_every=args.fail_every,
         fail_status=args.fail_status,
         close_after=args.close_after,
         refuse_binds_for=args.refuse_binds_for,
         response_delay=args.response_delay,
+        response_jitter=args.response_jitter,
         paused=args.pause,
         pdu_log=args.pdu_log,
         keep_submits=args.keep_submits,

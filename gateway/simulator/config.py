@@ -6,6 +6,7 @@ without restarting the process (and without any module-level state).
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,11 +101,13 @@ class SimConfig:
     receipt_before_resp: bool = False
     seed: int = 1
     throttle_every: int = 0
+    throttle_rate: float = 0.0  # submit_sm/s for the whole account (ratelimit.py); 0 = off
     fail_every: int = 0
     fail_status: int = 0x45
     close_after: int = 0
     refuse_binds_for: float = 0.0
     response_delay: float = 0.0
+    response_jitter: float = 0.0  # each resp held up to this much more, so out of order
     paused: bool = False
     pdu_log: str | None = None
     keep_submits: int = 100_000
@@ -130,6 +133,8 @@ class SimConfig:
         _check_choice("hostile", self.hostile, HOSTILE_MODES)
         if self.hostile_every < 1 or self.slow_byte_interval <= 0:
             raise ValueError("hostile_every must be >= 1 and slow_byte_interval > 0")
+        if not all(_finite_non_negative(v) for v in (self.throttle_rate, self.response_jitter)):
+            raise ValueError("throttle_rate and response_jitter must be finite numbers >= 0")
 
     def runtime_view(self) -> dict[str, Any]:
         """The control API's view of the runtime knobs."""
@@ -171,6 +176,18 @@ def _float(value: Any) -> float:
     return float(value)
 
 
+def _finite_non_negative(number: float) -> bool:
+    """A rate or a jitter must be finite (a timer at infinity never fires) and >= 0."""
+    return math.isfinite(number) and number >= 0
+
+
+def _non_negative(value: Any) -> float:
+    number = float(value)
+    if not _finite_non_negative(number):
+        raise ValueError(f"{value!r} must be a finite number >= 0")
+    return number
+
+
 def _positive(value: Any) -> float:
     number = float(value)
     if not number > 0:
@@ -186,11 +203,13 @@ def _bool(value: Any) -> bool:
 
 RUNTIME: dict[str, Callable[[Any], Any]] = {
     "throttle_every": _int,
+    "throttle_rate": _non_negative,
     "fail_every": _int,
     "fail_status": _int,
     "close_after": _int,
     "refuse_binds_for": _float,
     "response_delay": _float,
+    "response_jitter": _non_negative,
     "paused": _bool,
     "receipt_delay": _float,
     "receipt_states": parse_receipt_states,

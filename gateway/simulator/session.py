@@ -8,12 +8,16 @@ with `struct.unpack_from`, and every response it produces goes out in a single
 Every deliver_sm written is kept in `_unacked` until its deliver_sm_resp: when the
 connection dies first, or no resp comes within --deliver-timeout, the `Smsc` sends it
 again elsewhere, as a real SMSC does with receipts a crashed client never acknowledged.
+
+submit_sm_resps held by --response-delay, --response-jitter or --pause wait in a heap
+ordered by (due time, arrival number): with jitter a resp due earlier overtakes one due
+later, as on a real SMSC; without it they leave in arrival order.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import heapq
 from collections.abc import Callable
 
 from gateway.simulator import hostile
@@ -52,25 +56,32 @@ BIND_MODES = {BIND_TRANSMITTER: TX, BIND_RECEIVER: RX, BIND_TRANSCEIVER: TRX}
 BIND_RESP_BODY = b"smsc-sim\0" + encode_tlvs([(TAG_SC_INTERFACE_VERSION, b"\x34")])
 
 Handler = Callable[[int, int, int, bytes], None]
+# A submit_sm_resp held back: (due time, arrival number, PDU, its receipt job); the
+# arrival number is unique, so heap comparisons never reach the PDU.
+Held = tuple[float, int, bytes, ReceiptJob | None]
 
 
 class SmppConnection(asyncio.Protocol):
     """SMSC side of one TCP connection; shared state lives in the `Smsc`."""
 
-    def __init__(self, smsc: Smsc) -> None:
+    def __init__(self, smsc: Smsc, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """`loop` gives the clock and the timers: the running loop unless one is given
+        (unit tests pass a loop whose clock they move by hand)."""
         self._smsc = smsc
         self.conn_id = 0
         self.mode = 0
         self.system_id = ""
         self.transport: asyncio.Transport | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = loop
         self._rest = b""
         self._out: list[bytes] | None = None
         self._closing = False
         self._seq = 0
         self._submits = 0
-        # submit_sm_resps waiting for --response-delay or --pause: (due, pdu, receipt job)
-        self._pending: deque[tuple[float, bytes, ReceiptJob | None]] = deque()
+        # submit_sm_resps held by --response-delay/--response-jitter/--pause (a heap)
+        self._pending: list[Held] = []
+        self._arrivals = 0  # numbers the held resps: breaks ties of due time in order
+        self._latest_due = float("-inf")  # the latest due time ever held
         self._release_timer: asyncio.TimerHandle | None = None
         self._enquire_timer: asyncio.TimerHandle | None = None
         # deliver_sm written and not yet answered, oldest first: seq -> (delivery, sent at)
@@ -98,7 +109,8 @@ class SmppConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        self._loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
         self.conn_id = self._smsc.add_connection(self)
         peer = transport.get_extra_info("peername")
         self._smsc.event(f"conn {self.conn_id} open from {peer}")
@@ -112,7 +124,7 @@ class SmppConnection(asyncio.Protocol):
         self._smsc.remove_connection(self)
         # Those messages were accepted even though their resp never left: the
         # handset still gets them, so their receipts still come (on another bind).
-        for _due, _resp, job in self._pending:
+        for _due, _arrival, _resp, job in sorted(self._pending):
             if job is not None:
                 self._smsc.schedule_receipt(job)
         self._pending.clear()
@@ -278,7 +290,7 @@ class SmppConnection(asyncio.Protocol):
             self._closing = True
             smsc.event(f"conn {self.conn_id} dropping after submit_sm #{self._submits}")
             return
-        status = smsc.submit_fault() if smsc.faults else 0
+        status = smsc.submit_fault(self._now()) if smsc.faults else 0
         if not status:
             try:
                 sm = parse_sm(body)
@@ -332,34 +344,52 @@ class SmppConnection(asyncio.Protocol):
         self._unbind_timer = self._loop.call_later(hostile.UNBIND_GRACE, self.close)
 
     def _respond(self, resp: bytes, job: ReceiptJob | None) -> None:
-        """Send a submit_sm_resp now, or hold it for --response-delay / --pause in order."""
-        cfg = self._smsc.cfg
-        if not (cfg.paused or cfg.response_delay > 0 or self._pending):
+        """Send a submit_sm_resp now, or hold it for --response-delay/-jitter or --pause."""
+        smsc = self._smsc
+        cfg = smsc.cfg
+        if not (cfg.paused or cfg.response_delay > 0 or cfg.response_jitter > 0 or self._pending):
             self._emit(resp)
             if job is not None:
-                self._smsc.schedule_receipt(job)
+                smsc.schedule_receipt(job)
             return
-        assert self._loop is not None
-        self._pending.append((self._loop.time() + cfg.response_delay, resp, job))
-        if not cfg.paused and self._release_timer is None:
+        due = self._now() + smsc.response_hold()
+        if not cfg.response_jitter > 0:  # no jitter, no overtaking: FIFO, as before
+            due = max(due, self._latest_due)
+        self._latest_due = max(due, self._latest_due)
+        self._arrivals += 1
+        heapq.heappush(self._pending, (due, self._arrivals, resp, job))
+        if not cfg.paused:
             self._arm_release()
 
-    def _arm_release(self) -> None:
+    def _now(self) -> float:
+        """The loop's monotonic clock (connected: connection_made has set the loop)."""
         assert self._loop is not None
-        self._release_timer = self._loop.call_at(self._pending[0][0], self._release_due)
+        return self._loop.time()
+
+    def _arm_release(self) -> None:
+        """Time the release for the earliest held resp (a new one may be due sooner)."""
+        assert self._loop is not None
+        due = self._pending[0][0]
+        timer = self._release_timer
+        if timer is not None:
+            if timer.when() <= due:
+                return
+            timer.cancel()
+        self._release_timer = self._loop.call_at(due, self._release_due)
 
     def _release_due(self) -> None:
-        """Write every held resp whose time has come; receipts start counting then."""
+        """Write every held resp whose time has come, earliest first; receipts start then."""
         self._release_timer = None
         if self._smsc.cfg.paused or self._loop is None:
             return
         now = self._loop.time()
+        pending = self._pending
         out: list[bytes] = []
         jobs: list[ReceiptJob] = []
         self._out = out
         try:
-            while self._pending and self._pending[0][0] <= now:
-                _due, resp, job = self._pending.popleft()
+            while pending and pending[0][0] <= now:
+                _due, _arrival, resp, job = heapq.heappop(pending)
                 self._emit(resp)
                 if job is not None:
                     jobs.append(job)
@@ -368,7 +398,7 @@ class SmppConnection(asyncio.Protocol):
         self._flush(out)
         for job in jobs:
             self._smsc.schedule_receipt(job)
-        if self._pending:
+        if pending:
             self._arm_release()
 
     def flush_held(self) -> None:

@@ -31,6 +31,7 @@ from gateway.simulator.pdu import (
     status_name,
 )
 from gateway.simulator.pdulog import PduLog
+from gateway.simulator.ratelimit import TokenBucket
 
 # Bind modes as bit flags, so "can submit" is `mode & TX` and "can receive" `mode & RX`.
 TX = 1
@@ -133,6 +134,7 @@ class Smsc:
         self._receipts_outstanding = 0
         self._throttle_seen = 0
         self._fail_seen = 0
+        self._bucket = _bucket(cfg.throttle_rate)
         self._refuse_until = time.monotonic() + cfg.refuse_binds_for
         self._update_faults()
 
@@ -188,9 +190,17 @@ class Smsc:
 
     # -- submits ---------------------------------------------------------------
 
-    def submit_fault(self) -> int:
-        """Status forced by --throttle-every / --fail-every for this submit, or 0."""
+    def submit_fault(self, now: float) -> int:
+        """Status forced by --throttle-rate / --throttle-every / --fail-every, or 0.
+
+        `now` is the event loop's time. The rate limit comes first, as a provider's does
+        at the door: a submit it refuses is not counted by the other two.
+        """
         cfg = self.cfg
+        bucket = self._bucket
+        if bucket is not None and not bucket.take(now):
+            self.stats.throttled += 1
+            return ESME_RTHROTTLED
         if cfg.throttle_every:
             self._throttle_seen += 1
             if self._throttle_seen % cfg.throttle_every == 0:
@@ -231,6 +241,17 @@ class Smsc:
             drop = len(submits) - keep
             del submits[:drop]
             self._submits_base += drop
+
+    def response_hold(self) -> float:
+        """Seconds to hold a submit_sm_resp: --response-delay plus a --response-jitter draw.
+
+        Drawn from the seeded generator, so a run with the same seed is repeatable.
+        """
+        cfg = self.cfg
+        delay = max(cfg.response_delay, 0.0)
+        if cfg.response_jitter > 0:
+            delay += self._rng.uniform(0.0, cfg.response_jitter)
+        return delay
 
     def _draw_state(self) -> tuple[str, int]:
         states = self.cfg.receipt_states
@@ -380,6 +401,8 @@ class Smsc:
             self._throttle_seen = 0
         if "fail_every" in changed:
             self._fail_seen = 0
+        if "throttle_rate" in changed:
+            self._bucket = _bucket(self.cfg.throttle_rate)
         if "hostile" in changed or "hostile_every" in changed:
             self._hostile_seen = 0
         if "enquire_interval" in changed:
@@ -395,7 +418,7 @@ class Smsc:
 
     def _update_faults(self) -> None:
         cfg = self.cfg
-        self.faults = bool(cfg.throttle_every or cfg.fail_every)
+        self.faults = bool(cfg.throttle_every or cfg.fail_every or cfg.throttle_rate)
         self.hostile = "" if cfg.hostile in ("off", "slow") else cfg.hostile
         self.slow = cfg.hostile == "slow"
 
@@ -403,7 +426,7 @@ class Smsc:
         self.cfg.paused = True
 
     def resume(self) -> None:
-        """Unpause and send every held submit_sm_resp, in order, per connection."""
+        """Unpause and send every held submit_sm_resp that is due, in order, per connection."""
         self.cfg.paused = False
         for conn in list(self._connections):
             conn.flush_held()
@@ -415,9 +438,15 @@ class Smsc:
         return len(conns)
 
     def reset(self) -> None:
-        """Clear counters and stored submits; ids keep counting (never reused)."""
+        """Clear counters and stored submits, refill the rate limit; ids are never reused."""
         self.stats = Counters()
         self._submits.clear()
         self._submits_base = 0
         self._throttle_seen = 0
         self._fail_seen = 0
+        self._bucket = _bucket(self.cfg.throttle_rate)
+
+
+def _bucket(rate: float) -> TokenBucket | None:
+    """A full bucket for --throttle-rate, or None when it is off (0)."""
+    return TokenBucket(rate) if rate > 0 else None

@@ -200,6 +200,28 @@ def test_response_delay_keeps_order(sim: SimulatorProcess, raw: RawClient) -> No
     assert [raw.read()[1:3] for _ in range(5)] == [(0, s) for s in seqs]
 
 
+def by_seq(raw: RawClient, count: int) -> list[int]:
+    """Like `pipeline`, for answers that may come in any order: statuses in submit order."""
+    seqs = [raw.submit() for _ in range(count)]
+    answers = {seq: status for _command, status, seq, _body in (raw.read() for _ in seqs)}
+    return [answers[seq] for seq in seqs]
+
+
+def test_throttle_rate_is_account_wide_with_jittered_answers() -> None:
+    """2/s holds one token (refilled in 0.5 s, longer than this test's steps take)."""
+    with SimulatorProcess(throttle_rate=2, response_jitter=0.05, no_receipts=True) as sim:
+        one, two = RawClient(sim.port), RawClient(sim.port)
+        assert (one.bind(), two.bind()) == (0, 0)
+        assert by_seq(one, 6) == [0] + [0x58] * 5
+        assert by_seq(two, 2) == [0x58, 0x58]  # the same account: no token left
+        sim.config(throttle_rate=2)  # set again: the bucket is full again
+        assert by_seq(two, 2) == [0, 0x58]
+        sim.config(throttle_rate=0)
+        assert by_seq(one, 4) == [0] * 4
+        stats = sim.stats()
+        assert (stats["submit_sm"], stats["throttled"], stats["held_responses"]) == (6, 8, 0)
+
+
 def test_close_after_drops_mid_window() -> None:
     with SimulatorProcess(close_after=3) as sim:
         raw = RawClient(sim.port)
