@@ -15,6 +15,7 @@ from typing import Any
 from bench import report
 from bench.common import Figures, Unavailable
 from bench.scenarios_fault import backlog, idle, recovery
+from bench.scenarios_network import throttled, wan
 from bench.scenarios_send import bulk, ceiling, postgres, single, stack_line
 from bench.sizes import FULL, SMOKE, Sizes, scaled
 from bench.stack import HTTP_THREADS, SmscTarget, http_workers
@@ -27,6 +28,8 @@ SCENARIOS: dict[str, Scenario] = {
     "single": single,
     "bulk": bulk,
     "postgres": postgres,
+    "wan": wan,
+    "throttled": throttled,
     "idle": idle,
     "backlog": backlog,
     "recovery": recovery,

@@ -19,6 +19,8 @@ BASES = {
     "ceiling": ("ceiling", "submits_per_s"),
     "stack": ("stack", "requests_per_s"),
     "SQLite": ("single", "msgs_per_s_16"),
+    "no delay": ("single", "msgs_per_s_16"),
+    "bulk, no delay": ("bulk", "receivers_per_s"),
 }
 
 # (kind, bound): "min" value >= bound, "max" value <= bound, "below" value < bound,
@@ -98,6 +100,43 @@ FIGURES = (
     Figure(
         "postgres", "other_cpu_cores_16", "PostgreSQL: rest of the machine (server incl.)", "cores"
     ),
+    # -- a 50 ms round trip to the SMSC; an SMSC throttling above 300/s -------------------
+    Figure(
+        "wan",
+        "msgs_per_s_16",
+        "50 ms away: POST /sms end to end, 16 clients",
+        "/s",
+        "no delay",
+        (("min_ratio", 0.8),),
+    ),
+    Figure(
+        "wan",
+        "bulk_receivers_per_s",
+        "50 ms away: bulk receivers submitted",
+        "/s",
+        "bulk, no delay",
+        (("min_ratio", 0.8),),
+    ),
+    Figure("wan", "bulk_callbacks_per_s", "50 ms away: bulk callbacks delivered", "/s"),
+    Figure("wan", "window_at_end", "50 ms away: the session's window at the end", ""),
+    Figure(
+        "throttled",
+        "settled_to_limit",
+        "throttled at 300/s: submit rate after 10 s / 300",
+        "x",
+        None,
+        (("min", 0.9), ("max", 1.1)),
+    ),
+    Figure("throttled", "settled_per_s", "throttled at 300/s: submit rate after 10 s", "/s"),
+    Figure(
+        "throttled",
+        "throttled_share_pct",
+        "throttled at 300/s: throttled answers after 10 s",
+        "% submits",
+        None,
+        (("max", 2.0),),
+    ),
+    Figure("throttled", "first_throttles", "throttled at 300/s: throttled in the first 10 s", ""),
     # -- idle ----------------------------------------------------------------------------
     Figure("idle", "cpu_pct", "idle CPU, all processes", "% core", None, (("below", 2.0),)),
     Figure("idle", "cpu_pct_master", "idle CPU, master", "% core"),

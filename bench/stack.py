@@ -157,12 +157,16 @@ def gateway_sections(target: SmscTarget, callback_url: str, **extra: dict[str, A
 
 @contextmanager
 def running_stack(
-    target: SmscTarget, receipts: bool = True, **gateway_extra: dict
+    target: SmscTarget,
+    receipts: bool = True,
+    sim_options: dict[str, Any] | None = None,
+    **gateway_extra: dict,
 ) -> Iterator[Stack]:
     """Simulator + receiver + daemon, torn down in reverse order.
 
     Receipts (RECEIPT_DELAY after each submit_sm_resp, one DELIVERED callback each) are
     on unless a scenario measures the send path alone (backlog, recovery, idle).
+    `sim_options` are more simulator flags (a response delay, a throttle rate).
     `gateway_extra` adds config sections, e.g. store={"url": ...} for PostgreSQL.
     """
     with ExitStack() as stack:
@@ -170,7 +174,7 @@ def running_stack(
         port = target.port
         if target.bundled:
             options = {"receipt_delay": RECEIPT_DELAY if receipts else -1, "max_sessions": 16}
-            sim = stack.enter_context(SimulatorProcess(**options))
+            sim = stack.enter_context(SimulatorProcess(**options, **(sim_options or {})))
             port = sim.port
         receiver = stack.enter_context(FastReceiver())
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))

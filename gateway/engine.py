@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import metrics
+from gateway.account_rate import AccountRate
 from gateway.config import Config, SmppSettings
 from gateway.model import ClaimedMessage, Segment, SegmentResult, State, SubmitParams
 from gateway.smpp import SessionPool, is_transient, status_name
@@ -43,8 +44,11 @@ MAINTENANCE_INTERVAL = 1.0  # reassembly timeouts, gauges, retention
 
 def feed_sizes(smpp: SmppSettings) -> tuple[int, int]:
     """(claim batch, ready-queue low water): enough claimed to keep every window of every
-    session full between two claims, and the backlog left on disk, not in memory."""
-    windows = smpp.window * smpp.sessions
+    session full between two claims, and the backlog left on disk, not in memory. An
+    adaptive window is counted as up to 64: claims stay small while a claim per window
+    still keeps up at a few thousand a second."""
+    per_session = smpp.window if smpp.window_mode == "fixed" else min(smpp.window_max, 64)
+    windows = max(smpp.window, per_session) * smpp.sessions
     return max(64, windows * 4), max(128, windows * 8)
 
 
@@ -154,6 +158,12 @@ class Engine:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._account_rate = (
+            AccountRate(cfg.smpp.max_rate, store.take_tokens, monotonic)
+            if cfg.smpp.max_rate
+            else None
+        )
+        metrics.SUBMIT_RATE_CAP.set(cfg.smpp.max_rate)
         self.pool = make_pool(self)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -275,12 +285,20 @@ class Engine:
         if not self._store_takes_writes():
             self._stopping.wait(timeout)
             return []
+        paced = self._account_rate
+        if paced is not None:  # smpp.max_rate: only as many as the account's tokens allow
+            limit = paced.take(limit, self._stopping, timeout)
+            if not limit:
+                return []
         taken = self._ready.take(limit, timeout)
         # Ask the feeder for more only after consuming some: waking it on an empty queue
         # would make feeder and sessions ping-pong (a busy loop) while there is no work.
         if taken and len(self._ready) < self._ready_low_water:
             self._wake.set()
-        return [t for t in taken if not t.progress.done]
+        tickets = [t for t in taken if not t.progress.done]
+        if paced is not None:
+            paced.give_back(limit - len(tickets))
+        return tickets
 
     # -- outcomes --------------------------------------------------------------------
 

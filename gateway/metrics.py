@@ -123,6 +123,51 @@ SESSION_INFLIGHT = Gauge(
     registry=REGISTRY,
 )
 
+SESSION_WINDOW = Gauge(
+    "smpp_gateway_session_window_segments",
+    "The session's submit window: submit_sm it may have unanswered at once (adaptive: "
+    "grows and shrinks, gateway/smpp/flow.py). Unit: segments.",
+    ["session"],
+    multiprocess_mode="livesum",
+    registry=REGISTRY,
+)
+SESSION_PACE = Gauge(
+    "smpp_gateway_session_pace_per_second",
+    "The pace a session keeps since the SMSC throttled it; 0 while unpaced. Unit: submit_sm "
+    "per second.",
+    ["session"],
+    multiprocess_mode="livesum",
+    registry=REGISTRY,
+)
+SUBMIT_ROUND_TRIP = Histogram(
+    "smpp_gateway_submit_round_trip_seconds",
+    "From writing a submit_sm to reading its response, per session. Unit: seconds.",
+    ["session"],
+    buckets=_FAST,
+    registry=REGISTRY,
+)
+SUBMIT_CONGESTION = Counter(
+    "smpp_gateway_session_congestion_total",
+    "submit_sm answered ESME_RTHROTTLED or ESME_RMSGQFUL, or unanswered within "
+    "smpp.response_timeout, per session and kind (throttled, timeout). Unit: submit_sm.",
+    ["session", "kind"],
+    registry=REGISTRY,
+)
+SUBMIT_RATE = Gauge(
+    "smpp_gateway_submit_rate_per_second",
+    "submit_sm written over the last second by this daemon's sessions together. Unit: "
+    "submit_sm per second.",
+    multiprocess_mode="livesum",
+    registry=REGISTRY,
+)
+SUBMIT_RATE_CAP = Gauge(
+    "smpp_gateway_submit_rate_cap_per_second",
+    "smpp.max_rate: the account's submit rate cap shared by every daemon on the store; 0: "
+    "none. Unit: submit_sm per second.",
+    multiprocess_mode="max",
+    registry=REGISTRY,
+)
+
 # -- Sessions -----------------------------------------------------------------------------
 SESSION_BOUND = Gauge(
     "smpp_gateway_session_bound",
@@ -375,8 +420,11 @@ def observe_sessions(sessions: list[dict[str, Any]]) -> None:
     status loop calls this twice a second)."""
     for session in sessions:
         SESSION_INFLIGHT.labels(session["name"]).set(session["inflight"])
+        SESSION_WINDOW.labels(session["name"]).set(session["window"])
+        SESSION_PACE.labels(session["name"]).set(session["pace_per_second"] or 0.0)
         age = session["last_pdu_age_seconds"]
         SESSION_LAST_PDU_AGE.labels(session["name"]).set(float("nan") if age is None else age)
+    SUBMIT_RATE.set(sum(session["rate_per_second"] for session in sessions))
 
 
 def refresh_store_gauges(store: Store) -> None:

@@ -5,7 +5,8 @@ Threads, all of this link's and all named after its session:
 - the reader (the session's own thread) frames PDUs with the codec and acts on them;
   every `POLL` it also times out unanswered submits and probes a silent SMSC;
 - the writer (`-tx`, transmitting binds only) takes work from the engine while the
-  window has room and writes one batch of submit_sm per write;
+  session's flow control (flow.py: the window and the pace) gives room, and writes one
+  batch of submit_sm per write;
 - the responder (`-resp`) answers deliver_sm/data_sm whose store write finished. The
   store's writer thread only hands it the result, so a slow or dead SMSC socket never
   holds up the commits HTTP callers wait for.
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 from gateway import metrics
 from gateway.smpp import codec
 from gateway.smpp.codec import DeliverSm, Header
+from gateway.smpp.flow import CONGESTION, SubmitFlow
 
 log = logging.getLogger("gateway.smpp")
 pdu_log = logging.getLogger("gateway.smpp.pdu")  # log.pdu_debug turns it on
@@ -81,10 +83,9 @@ class Link:
         framer: codec.Framer,
         *,
         name: str,
-        window: int,
+        flow: SubmitFlow,
         response_timeout: float,
         enquire_link_interval: float,
-        throttle_pause: float,
         sequences: codec.SequenceGenerator,
         engine: Engine,
         sink: DeliverSink,
@@ -94,21 +95,21 @@ class Link:
         self.framer = framer
         self.name = name
         self._log = logging.LoggerAdapter(log, {"session": name})  # a JSON field
-        self._window_size = window
+        self.flow = flow  # the session's: it outlives this link
         self._response_timeout = response_timeout
         self._enquire_link_interval = enquire_link_interval
-        self._throttle_pause = throttle_pause
+        self._round_trip = metrics.SUBMIT_ROUND_TRIP.labels(name)
         self._seq = sequences
         self._engine = engine
         self._sink = sink
         self._clock = clock
         self._write_lock = threading.Lock()
         self.window = threading.Condition()
-        self.inflight: dict[int, tuple[Any, float]] = {}
+        # seq -> (ticket, when written, submits unanswered then: itself included)
+        self.inflight: dict[int, tuple[Any, float, int]] = {}
         self.alive = True
         self.last_rx = clock()
         self._probe: tuple[int, float] | None = None  # outstanding enquire_link
-        self._paused_until = 0.0
         self.unbound = threading.Event()
         self._answers: queue.SimpleQueue[tuple[Header, Future[int]] | None] = queue.SimpleQueue()
 
@@ -158,7 +159,7 @@ class Link:
             entries = list(self.inflight.values())
             self.inflight.clear()
             self.window.notify_all()
-        for ticket, _ in entries:
+        for ticket, *_ in entries:
             self._engine.on_submit_response(ticket, status, None, self.name)
 
     def drain(self, deadline: float) -> None:
@@ -181,14 +182,13 @@ class Link:
     def _write_loop(self, draining: threading.Event) -> None:
         while self.alive and not draining.is_set():
             with self.window:
-                while self.alive and len(self.inflight) >= self._window_size:
+                while self.alive and len(self.inflight) >= self.flow.window:
                     self.window.wait(POLL)
-                room = self._window_size - len(self.inflight)
-            pause = self._paused_until - self._clock()
-            if pause > 0:
-                draining.wait(min(pause, POLL))
+                room, wait = self.flow.room(len(self.inflight), self._clock())
+            if not self.alive:
                 continue
-            if not self.alive or room <= 0:
+            if room <= 0:
+                draining.wait(min(wait, POLL))
                 continue
             tickets = self._engine.next_submissions(room, POLL)
             if tickets:
@@ -198,10 +198,12 @@ class Link:
         now = self._clock()
         chunks = []
         with self.window:
+            in_use = len(self.inflight) + len(tickets)  # the batch goes out as one write
             for ticket in tickets:
                 seq = self._seq.next_sequence()
-                self.inflight[seq] = (ticket, now)
+                self.inflight[seq] = (ticket, now, in_use)
                 chunks.append(codec.submit_sm(seq, ticket.params, ticket.payload))
+            self.flow.sent(len(tickets), now)
         self._engine.on_written(tickets)  # queued before the bytes leave (possible duplicates)
         try:
             self.send(b"".join(chunks))
@@ -280,9 +282,17 @@ class Link:
                 self.send(nack)
         return LinkDown(f"framing: {exc}")
 
-    def _take_inflight(self, seq: int) -> Any | None:
+    def _take_inflight(self, seq: int, status: int) -> Any | None:
+        """The ticket written with `seq`, out of the window; flow control hears the answer."""
         with self.window:
             entry = self.inflight.pop(seq, None)
+            if entry is not None:
+                now = self._clock()
+                if status != codec.RESPONSE_TIMEOUT:
+                    self._round_trip.observe(now - entry[1])
+                    self.flow.answered(status, entry[1], entry[2], now)
+                if status in CONGESTION:
+                    metrics.SUBMIT_CONGESTION.labels(self.name, "throttled").inc()
             self.window.notify_all()
         return entry[0] if entry else None
 
@@ -293,18 +303,17 @@ class Link:
                 message_id = codec.submit_sm_resp_message_id(data)
             except codec.DecodeError as exc:  # the ticket stays in flight: retried on rebind
                 raise LinkDown(f"stream out of step: {exc}") from exc
-        ticket = self._take_inflight(header.sequence)
+        ticket = self._take_inflight(header.sequence, header.status)
         if ticket is None:
             self._log.warning(
                 "session %s: submit_sm_resp for unknown seq %d (late?)", self.name, header.sequence
             )
             return
-        if header.status == codec.ESME_RTHROTTLED:
-            self._paused_until = self._clock() + self._throttle_pause
         self._engine.on_submit_response(ticket, header.status, message_id, self.name)
 
     def _on_generic_nack(self, header: Header) -> None:
-        ticket = self._take_inflight(header.sequence)
+        status = header.status or codec.ESME_RSYSERR
+        ticket = self._take_inflight(header.sequence, status)
         self._log.warning(
             "session %s: generic_nack %s for seq %d",
             self.name,
@@ -312,9 +321,6 @@ class Link:
             header.sequence,
         )
         if ticket is not None:
-            status = header.status or codec.ESME_RSYSERR
-            if status == codec.ESME_RTHROTTLED:
-                self._paused_until = self._clock() + self._throttle_pause
             self._engine.on_submit_response(ticket, status, None, self.name)
 
     # -- deliver_sm / data_sm ----------------------------------------------------------
@@ -379,9 +385,13 @@ class Link:
         retries too and answer them late, each late answer a duplicate to the handset."""
         limit = now - self._response_timeout
         with self.window:
-            expired = [seq for seq, (_, sent) in self.inflight.items() if sent < limit]
+            expired = [seq for seq, (_, sent, _) in self.inflight.items() if sent < limit]
+        if expired:
+            metrics.SUBMIT_CONGESTION.labels(self.name, "timeout").inc(len(expired))
+            with self.window:
+                self.flow.timed_out(now)
         for seq in expired:
-            ticket = self._take_inflight(seq)
+            ticket = self._take_inflight(seq, codec.RESPONSE_TIMEOUT)
             if ticket is not None:
                 self._engine.on_submit_response(ticket, codec.RESPONSE_TIMEOUT, None, self.name)
         if expired:

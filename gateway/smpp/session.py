@@ -7,6 +7,7 @@ The session owns the lifecycle; everything that happens on a bound connection is
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -20,6 +21,7 @@ from gateway import metrics
 from gateway.config import SmppSettings
 from gateway.smpp import codec
 from gateway.smpp.backoff import backoff_delay
+from gateway.smpp.flow import FlowSettings, SubmitFlow
 from gateway.smpp.link import POLL, DeliverSink, Link, LinkDown
 from gateway.smpp.tls import TlsError, TlsStream
 
@@ -75,6 +77,16 @@ class InvalidBindField(ValueError):
     """A bind field the PDU cannot carry (too long, not printable ASCII)."""
 
 
+def flow_settings(smpp: SmppSettings) -> FlowSettings:
+    return FlowSettings(
+        window=smpp.window,
+        window_max=max(smpp.window, smpp.window_max),
+        adaptive=smpp.window_mode == "adaptive",
+        response_timeout=smpp.response_timeout,
+        throttle_pause=smpp.throttle_pause,
+    )
+
+
 class SmppSession:
     """A single bind that reconnects forever until stopped."""
 
@@ -96,6 +108,7 @@ class SmppSession:
         self._stop = threading.Event()
         self._draining = threading.Event()
         self._link: Link | None = None
+        self.flow = SubmitFlow(flow_settings(settings.smpp), clock())
         self._thread: threading.Thread | None = None
         self.bound = False
 
@@ -139,7 +152,19 @@ class SmppSession:
             "bound": self.bound,
             "inflight": self.inflight_count(),
             "last_pdu_age_seconds": None if age != age else round(age, 3),  # NaN: never bound
+            **self._flow_view(),
         }
+
+    def _flow_view(self) -> dict[str, Any]:
+        """The flow control's state, read under the lock its link's threads hold."""
+        link = self._link
+        with link.window if link is not None else contextlib.nullcontext():
+            pace = self.flow.pace
+            return {
+                "window": self.flow.window,
+                "pace_per_second": None if pace is None else round(pace, 1),
+                "rate_per_second": self.flow.recent_rate(self._clock()),
+            }
 
     # -- connection loop -------------------------------------------------------------
 
@@ -209,10 +234,9 @@ class SmppSession:
             stream,
             codec.Framer(),
             name=self.name,
-            window=smpp.window,
+            flow=self.flow,
             response_timeout=smpp.response_timeout,
             enquire_link_interval=smpp.enquire_link_interval,
-            throttle_pause=smpp.throttle_pause,
             sequences=self._seq,
             engine=self.handler,
             sink=self._sink,

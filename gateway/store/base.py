@@ -332,6 +332,11 @@ class Store(Protocol):
         Synchronous (a write): for limits checked per request, not per message."""
         ...
 
+    def take_tokens(self, bucket: str, rate: float, burst: float, count: int) -> tuple[int, float]:
+        """Take up to `count` tokens at once: (taken, 0.0), or (0, seconds until one).
+        Synchronous; for a per-message limit, taken in batches (engine's AccountPace)."""
+        ...
+
     def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:
         """Per receiver: messages created in [start, end) of which the SMSC took at least
         one segment, and their summed cost (None when none carried one). Per receiver,

@@ -164,6 +164,21 @@ def test_a_token_bucket_allows_a_burst_then_the_rate_per_bucket(db: str) -> None
         store.close()
 
 
+def test_tokens_are_taken_in_batches_up_to_what_the_bucket_holds(db: str) -> None:
+    """smpp.max_rate takes a batch per store write (gateway/account_rate.py)."""
+    now = [T0]
+    store = open_store(db, clock=lambda: now[0])
+    try:
+        assert store.take_tokens("s", 100.0, 10, 4) == (4, 0.0)
+        assert store.take_tokens("s", 100.0, 10, 8) == (6, 0.0)  # what was left
+        taken, wait = store.take_tokens("s", 100.0, 10, 8)
+        assert taken == 0 and wait == pytest.approx(0.01)
+        now[0] += 0.051
+        assert store.take_tokens("s", 100.0, 10, 8) == (5, 0.0)  # refilled at 100/s
+    finally:
+        store.close()
+
+
 def test_a_token_bucket_is_one_bucket_for_every_process_on_the_file(db: str) -> None:
     """Two stores on one file (two HTTP workers): one burst between them, not one each."""
     first, second = open_store(db), open_store(db)

@@ -209,6 +209,8 @@ class Smsc:
 
     def quiet_for(self, seconds: float) -> bool:
         """Whether nothing arrives within `seconds` (a bounded negative check)."""
+        if self._held:  # framed already, not yet read
+            return False
         self.sock.settimeout(seconds)
         try:
             return not self.sock.recv(1, socket.MSG_PEEK)
@@ -501,3 +503,94 @@ def test_stop_waits_for_the_window_then_unbinds(gw: Gateway, smsc: Smsc) -> None
         (tickets[1], codec.ESME_ROK),
     ]
     assert gw.handler.states[-1] == ("trx0", False, "stopped")
+
+
+# -- flow control on a live link (the rule itself: test_smpp_flow.py) ---------------------
+
+
+def submits_until_quiet(smsc: Smsc, quiet: float = 0.3) -> list[Header]:
+    """Every submit_sm the gateway writes until it stops for `quiet` seconds."""
+    headers = []
+    while not smsc.quiet_for(quiet):
+        headers.append(smsc.expect(codec.SUBMIT_SM)[0])
+    return headers
+
+
+def test_the_window_grows_while_answers_come_back_with_work_waiting(
+    gw: Gateway, smsc: Smsc
+) -> None:
+    gw.handler.offer(*(FakeTicket(f"m{i}/0") for i in range(40)))
+    first = submits_until_quiet(smsc)
+    assert len(first) == 4  # the configured window: nothing more until an answer
+    for header in first:
+        smsc.answer(header, "id")
+    second = submits_until_quiet(smsc)
+    assert len(second) == 8  # slow start: each success let one more go
+    assert gw.session.snapshot()["window"] == 8
+    assert sample("smpp_gateway_submit_round_trip_seconds_count", {"session": "trx0"}) >= 4
+
+
+def test_throttling_halves_the_window_and_paces_the_session(gw: Gateway, smsc: Smsc) -> None:
+    gw.handler.offer(*(FakeTicket(f"m{i}/0") for i in range(12)))
+    first = submits_until_quiet(smsc)
+    assert len(first) == 4
+    throttled = {"session": "trx0", "kind": "throttled"}
+    before = sample("smpp_gateway_session_congestion_total", throttled)
+    throttled_at = time.monotonic()
+    for header in first:
+        smsc.answer(header, "", status=codec.ESME_RTHROTTLED)
+    wait_for(lambda: gw.session.snapshot()["window"] == 2, timeout=STEP, what="window 4 -> 2")
+    # paced at 0.9 x 40/s (4 written within 0.1 s), starting with no token: the next five
+    # take at least 5/36 s
+    for i in range(5):
+        smsc.answer(smsc.expect(codec.SUBMIT_SM)[0], f"id-{i}")
+    assert time.monotonic() - throttled_at > 0.12
+    # (the pace grows 5% a second while it holds work back)
+    assert gw.session.snapshot()["pace_per_second"] == pytest.approx(36, abs=2)
+    assert sample("smpp_gateway_session_congestion_total", throttled) - before == 4
+
+
+def test_a_response_timeout_drops_the_window_to_one_for_the_next_link(
+    gw: Gateway, smsc: Smsc
+) -> None:
+    gw.handler.offer(*(FakeTicket(f"m{i}/0") for i in range(6)))
+    assert len(submits_until_quiet(smsc)) == 4
+    gw.clock.advance(RESPONSE_TIMEOUT + 1)
+    smsc.wait_closed()
+    peer = gw.connector.next()
+    peer.accept_bind()
+    gw.bound(2)
+    assert len(submits_until_quiet(peer)) == 1  # slow start from one
+    assert gw.session.snapshot()["window"] == 1
+
+
+def test_a_session_that_does_not_answer_holds_no_more_than_its_window() -> None:
+    """Two sessions on one queue: one SMSC never answers, the other answers at once; the
+    silent one holds its window and the other sends everything else."""
+    connector, handler, sink = Connector(), Handler(), Sink()
+    section = smpp_section()
+    sessions = [
+        SmppSession(SessionSettings(name, "transceiver", section, None), handler, sink,
+                    connect=connector)
+        for name in ("trx0", "trx1")
+    ]  # fmt: skip
+    try:
+        sessions[0].start()
+        silent = connector.next()
+        silent.accept_bind()
+        sessions[1].start()
+        fast = connector.next()
+        fast.accept_bind()
+        wait_for(lambda: handler.binds() == 2, timeout=STEP, what="two binds")
+        handler.offer(*(FakeTicket(f"m{i}/0") for i in range(60)))
+        answered = 0
+        while not fast.quiet_for(0.3):
+            header, _ = fast.expect(codec.SUBMIT_SM)
+            fast.answer(header, f"id-{answered}")
+            answered += 1
+        held = submits_until_quiet(silent, quiet=0.1)
+        assert len(held) == 4 and answered == 56
+    finally:
+        for session in sessions:
+            session.stop(0.0)
+        connector.close()

@@ -511,6 +511,20 @@ def test_a_token_bucket_holds_across_daemons(open_pg: Callable[..., PostgresStor
     assert waits.count(0.0) == 5
 
 
+def test_token_batches_hold_across_daemons(open_pg: Callable[..., PostgresStore]) -> None:
+    """smpp.max_rate's batches: eight takers of 3 on two daemons share a bucket of 10."""
+    a, b = open_pg(), open_pg()
+    barrier = threading.Barrier(8)
+
+    def take(store: PostgresStore) -> int:
+        barrier.wait(10)
+        return store.take_tokens("smpp:submit", 0.001, 10, 3)[0]
+
+    with ThreadPoolExecutor(8) as pool:
+        taken = list(pool.map(take, [a, b] * 4))
+    assert sum(taken) == 10 and max(taken) == 3
+
+
 def test_a_claim_that_commits_after_the_engine_gave_up_is_given_back(
     open_pg: Callable[..., PostgresStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:

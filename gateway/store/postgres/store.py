@@ -407,6 +407,13 @@ class PostgresStore(SharedOperations):
         op = Locked(take, areas=(f"rate:{bucket}",))  # daemons take in turn
         return self._writers.any().call(op, label=f"take a {bucket} token", timeout=10.0)
 
+    def take_tokens(self, bucket: str, rate: float, burst: float, count: int) -> tuple[int, float]:
+        take = partial(
+            api.take_tokens, bucket=bucket, rate=rate, burst=burst, count=count, now=self._clock()
+        )
+        op = Locked(take, areas=(f"rate:{bucket}",))
+        return self._writers.any().call(op, label=f"take {bucket} tokens", timeout=10.0)
+
     def mark_converted(self, message_id: str, api_key_id: str, at: float) -> Conversion:
         if _NUL in message_id:
             return Conversion.UNKNOWN

@@ -87,17 +87,24 @@ def usage(conn: Connection, *, start: float, end: float) -> list[ReceiverUsage]:
 
 
 def take_token(conn: Connection, *, bucket: str, rate: float, burst: float, now: float) -> float:
-    """Take one token from `bucket` (refilled at `rate` per second, at most `burst` kept):
-    0.0 when taken, else the seconds until one will be there. Runs in the writer's
-    transaction, so concurrent takers are serialised (PostgreSQL: under the bucket's
-    advisory lock)."""
+    """Take one token from `bucket`: 0.0 when taken, else the seconds until one will be
+    there (see take_tokens)."""
+    return take_tokens(conn, bucket=bucket, rate=rate, burst=burst, count=1, now=now)[1]
+
+
+def take_tokens(
+    conn: Connection, *, bucket: str, rate: float, burst: float, count: int, now: float
+) -> tuple[int, float]:
+    """Take up to `count` whole tokens from `bucket` (refilled at `rate` per second, at
+    most `burst` kept): (tokens taken, 0.0), or (0, the seconds until one will be
+    there). Runs in the writer's transaction, so concurrent takers are serialised
+    (PostgreSQL: under the bucket's advisory lock)."""
     row = conn.execute("SELECT tokens, at FROM rate_buckets WHERE bucket = ?", (bucket,)).fetchone()
     tokens = burst if row is None else min(burst, row[0] + max(0.0, now - row[1]) * rate)
-    wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
-    left = tokens - 1.0 if wait == 0.0 else tokens
+    taken = max(0, min(count, int(tokens)))
     conn.execute(
         "INSERT INTO rate_buckets (bucket, tokens, at) VALUES (?, ?, ?)"
         " ON CONFLICT (bucket) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
-        (bucket, left, now),
+        (bucket, tokens - taken, now),
     )
-    return wait
+    return taken, 0.0 if taken else (1.0 - tokens) / rate

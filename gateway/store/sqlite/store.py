@@ -351,6 +351,12 @@ class SQLiteStore(SharedOperations):
         op = partial(api.take_token, bucket=bucket, rate=rate, burst=burst, now=self._clock())
         return self._writer.call(op, label=f"take a {bucket} token", timeout=10.0)
 
+    def take_tokens(self, bucket: str, rate: float, burst: float, count: int) -> tuple[int, float]:
+        op = partial(
+            api.take_tokens, bucket=bucket, rate=rate, burst=burst, count=count, now=self._clock()
+        )
+        return self._writer.call(op, label=f"take {bucket} tokens", timeout=10.0)
+
     def mark_converted(self, message_id: str, api_key_id: str, at: float) -> Conversion:
         op = partial(api.convert, message_id=message_id, api_key_id=api_key_id, at=at)
         return self._writer.call(op, label=f"convert {message_id}", timeout=10.0)
