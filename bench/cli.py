@@ -14,6 +14,7 @@ from typing import Any
 
 from bench import report
 from bench.common import Figures, Unavailable
+from bench.scenarios_disk import disk
 from bench.scenarios_fault import backlog, idle, recovery
 from bench.scenarios_network import throttled, wan
 from bench.scenarios_send import bulk, ceiling, postgres, single, stack_line
@@ -30,6 +31,7 @@ SCENARIOS: dict[str, Scenario] = {
     "postgres": postgres,
     "wan": wan,
     "throttled": throttled,
+    "disk": disk,
     "idle": idle,
     "backlog": backlog,
     "recovery": recovery,

@@ -137,6 +137,16 @@ FIGURES = (
         (("max", 2.0),),
     ),
     Figure("throttled", "first_throttles", "throttled at 300/s: throttled in the first 10 s", ""),
+    # -- bytes at rest -------------------------------------------------------------------
+    Figure(
+        "disk",
+        "sqlite_bytes_per_msg",
+        "bytes at rest per message, SQLite",
+        "B",
+        None,
+        (("max", 500.0),),
+    ),
+    Figure("disk", "postgres_bytes_per_msg", "bytes at rest per message, PostgreSQL", "B"),
     # -- idle ----------------------------------------------------------------------------
     Figure("idle", "cpu_pct", "idle CPU, all processes", "% core", None, (("below", 2.0),)),
     Figure("idle", "cpu_pct_master", "idle CPU, master", "% core"),

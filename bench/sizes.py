@@ -19,6 +19,7 @@ class Sizes:
     wan_count: int = 10_000  # POST /sms at 16 clients, 50 ms to the SMSC
     throttled_count: int = 9_000  # a backlog through an SMSC taking 300/s: 30 s
     throttle_settle: float = 10.0  # seconds to find the SMSC's rate before it is measured
+    disk_count: int = 10_000  # delivered messages measured at rest, per backend
     calibration_count: int = 20_000  # requests against the do-nothing server
     bulk_calls: int = 20  # POST /smsbulk calls of `per_call` receivers
     bulk_connections: int = 4  # spread over the HTTP workers (least busy accepts)
@@ -45,6 +46,7 @@ SMOKE = Sizes(
     wan_count=300,
     throttled_count=1_000,
     throttle_settle=1.0,
+    disk_count=300,
     calibration_count=500,
     bulk_calls=2,
     bulk_connections=2,
@@ -69,6 +71,7 @@ def scaled(sizes: Sizes, factor: float) -> Sizes:
         single1_count=max(10, int(sizes.single1_count * factor)),
         wan_count=max(32, int(sizes.wan_count * factor)),
         throttled_count=max(sizes.per_call, int(sizes.throttled_count * factor)),
+        disk_count=max(100, int(sizes.disk_count * factor)),
         calibration_count=max(100, int(sizes.calibration_count * factor)),
         bulk_calls=max(1, int(sizes.bulk_calls * factor)),
         backlog_count=max(sizes.per_call, int(sizes.backlog_count * factor)),

@@ -293,6 +293,10 @@ class StoreSettings(Section):
     retention: Seconds = setting(7_776_000.0,
         "Delete finished messages and delivered webhooks older than this (90 days: usage "
         "reports and conversions see no further back); 0 keeps all.", min=0.0)
+    keep_text: bool = setting(False,
+        "Keep a message's text (and its encoded parts) once it is final. Texts are personal "
+        "data, needed only until the SMSC has the message; off: emptied when the message "
+        "reaches a final state, and only its length is kept.")
     retention_batch: int = setting(500,
         "Most rows of each kind one retention pass deletes (once a second, short "
         "transactions).", min=1, max=100_000)

@@ -407,6 +407,8 @@ class Engine:
         purged = self.store.purge(before, self._retention.retention_batch)
         metrics.STORE_PURGED.labels("message").inc(purged.messages)
         metrics.STORE_PURGED.labels("webhook").inc(purged.webhooks)
+        metrics.STORE_PURGED.labels("inbound").inc(purged.inbound)
+        metrics.STORE_PURGED.labels("receipt").inc(purged.receipts)
 
     def _complete(self, progress: _Progress) -> None:
         if not self._mark_done(progress):

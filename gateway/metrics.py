@@ -253,12 +253,14 @@ RECEIPTS_CROSS_DAEMON = Counter(
 )
 STORE_PURGED = Counter(
     "smpp_gateway_store_purged_total",
-    "Rows deleted by retention: finished messages and delivered webhooks. Unit: rows.",
+    "Rows deleted by retention: finished messages, inbound messages, receipts that never "
+    "matched, delivered webhooks of stores before migration 0009. Unit: rows.",
     ["kind"],
     registry=REGISTRY,
 )
 for _kind in ("message", "webhook"):
     STORE_LEASE_EXPIRIES.labels(_kind)
+for _kind in ("message", "webhook", "inbound", "receipt"):
     STORE_PURGED.labels(_kind)
 del _kind
 

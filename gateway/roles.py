@@ -102,7 +102,7 @@ class EngineRole:
         self._dispatcher_bell = Bell(rundir.dispatcher_bell)
         self.store = open_store(
             cfg.store,
-            hooks=CallbackHooks(cfg.webhooks),
+            hooks=CallbackHooks(cfg.webhooks, cfg.store.keep_text),
             on_effects=self._on_effects,
             on_commit=metrics.observe_commit,
             on_event=metrics.observe_store_event,

@@ -58,7 +58,7 @@ def build_http_runtime(cfg: Config, rundir: RunDir) -> HttpRuntime:
     """Assemble one HTTP worker: the one place its parts meet."""
     store = open_store(
         cfg.store,
-        hooks=CallbackHooks(cfg.webhooks),
+        hooks=CallbackHooks(cfg.webhooks, cfg.store.keep_text),
         on_effects=metrics.observe_effects,
         on_commit=metrics.observe_commit,
         on_event=metrics.observe_store_event,

@@ -24,8 +24,8 @@ from gateway.testing.postgres import unreachable_reason
 ROOT = Path(__file__).resolve().parent.parent
 # Every scenario `python -m bench` runs by default (bench/cli.py); the smoke run covers all.
 SCENARIOS = (
-    "ceiling", "stack", "single", "bulk", "postgres", "wan", "throttled", "idle", "backlog",
-    "recovery",
+    "ceiling", "stack", "single", "bulk", "postgres", "wan", "throttled", "disk", "idle",
+    "backlog", "recovery",
 )  # fmt: skip
 
 # CPU-hungry: `make test` runs it on one pytest-xdist worker with the other heavy ones

@@ -56,6 +56,10 @@ class StoreHooks:
     def new_id(self) -> str:
         return ids.new_id()
 
+    #: Whether a message keeps its text and segment payloads once final (store.keep_text):
+    #: they are personal data, needed until then.
+    keep_text: bool = False
+
 
 @dataclass
 class Effects:
@@ -77,6 +81,7 @@ class Journal:
     def __init__(self, hooks: StoreHooks) -> None:
         self._hooks = hooks
         self.effects = Effects()
+        self.keep_text = hooks.keep_text
 
     def state_changed(self, change: StateChange) -> OutboxRow | None:
         self.effects.changes.append(change)

@@ -1,7 +1,9 @@
 """A tiny migration runner: numbered .sql files, applied in order, each in a transaction.
 
 Why not a framework: the schema is small and both backends run plain SQL. Each file
-`NNNN_name.sql` runs inside one transaction together with its row in `schema_version`,
+`NNNN_name.sql` (or `NNNN_name.py`, for a step that moves data in a way the two SQL
+dialects spell differently: its `run(cursor, dialect_name)` does the work) runs inside
+one transaction together with its row in `schema_version`,
 so a failed migration leaves neither half a schema nor a record of it (SQLite and
 PostgreSQL both have transactional DDL). The version is re-checked inside the transaction,
 so two processes starting on the same database cannot apply one file twice.
@@ -9,6 +11,7 @@ so two processes starting on the same database cannot apply one file twice.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sqlite3
 import time
@@ -20,7 +23,7 @@ from typing import Any
 from gateway.store.base import StoreError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-_NAME = re.compile(r"^(\d{4})_([A-Za-z0-9_]+)\.sql$")
+_NAME = re.compile(r"^(\d{4})_([A-Za-z0-9_]+)\.(sql|py)$")
 
 
 class MigrationError(StoreError):
@@ -86,15 +89,25 @@ POSTGRES = Dialect("postgresql", None, "%s", postgres_types)  # psycopg runs mul
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """The migration files in version order; rejects duplicate numbers."""
     found: dict[int, Migration] = {}
-    for path in sorted(directory.glob("*.sql")):
+    for path in sorted([*directory.glob("*.sql"), *directory.glob("*.py")]):
         match = _NAME.match(path.name)
         if not match:
-            raise MigrationError(f"migration file name not NNNN_name.sql: {path.name}")
+            raise MigrationError(f"migration file name not NNNN_name.sql or .py: {path.name}")
         version = int(match.group(1))
         if version in found:
             raise MigrationError(f"two migrations numbered {version}: {path.name}")
         found[version] = Migration(version, match.group(2), path)
     return [found[v] for v in sorted(found)]
+
+
+def _python_step(path: Path) -> Any:
+    """The module of a .py migration (loaded from its file: migrations are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"gateway_migration_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise MigrationError(f"cannot load {path.name}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def applied_versions(conn: Any) -> list[int]:
@@ -134,9 +147,12 @@ def _apply_one(
         if cur.fetchone() is not None:
             conn.rollback()
             return False
-        script = dialect.translate(migration.path.read_text(encoding="utf-8"))
-        for statement in dialect.split(script):
-            cur.execute(statement)
+        if migration.path.suffix == ".py":
+            _python_step(migration.path).run(cur, dialect.name)
+        else:
+            script = dialect.translate(migration.path.read_text(encoding="utf-8"))
+            for statement in dialect.split(script):
+                cur.execute(statement)
         cur.execute(
             f"INSERT INTO schema_version (version, name, applied_at) VALUES ({p}, {p}, {p})",
             (migration.version, migration.name, clock()),

@@ -80,7 +80,7 @@ class SharedOperations:
         return self._read(states.unmatched_count)
 
     def pending_count(self) -> int:
-        return self._read(lambda c: c.execute(ops.COUNT_PENDING, ops.PENDING).fetchone()[0])
+        return self._read(lambda c: c.execute(ops.COUNT_PENDING).fetchone()[0])
 
     def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:
         return self._read(partial(api.usage, start=start, end=end))

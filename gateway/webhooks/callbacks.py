@@ -26,8 +26,9 @@ class CallbackHooks(StoreHooks):
     """The store's hooks: a state change or an inbound message calls for the provider's
     callback, as `settings` say. Pure, as hooks must be (store/base.py)."""
 
-    def __init__(self, settings: WebhooksSettings) -> None:
+    def __init__(self, settings: WebhooksSettings, keep_text: bool = False) -> None:
         self.settings = settings
+        self.keep_text = keep_text  # store.keep_text
 
     def on_state_change(self, change: StateChange) -> OutboxRow | None:
         return build_callback(change, self.settings, self.new_id)

@@ -179,6 +179,21 @@ def test_tokens_are_taken_in_batches_up_to_what_the_bucket_holds(db: str) -> Non
         store.close()
 
 
+def test_a_taker_queued_earlier_does_not_refill_the_bucket_twice(db: str) -> None:
+    """Takers read the time when they queue: one that commits after a later one must
+    not move the bucket's time back (the span between would be refilled again)."""
+    now = [T0]
+    store = open_store(db, clock=lambda: now[0])
+    try:
+        assert store.take_tokens("r", 10.0, 1, 1) == (1, 0.0)  # at T0: empty now
+        now[0] = T0 + 1.0
+        assert store.take_tokens("r", 10.0, 1, 1) == (1, 0.0)  # refilled by T0 + 1
+        now[0] = T0 + 0.5  # an earlier-queued taker commits late
+        assert store.take_tokens("r", 10.0, 1, 1)[0] == 0  # nothing: T0 + 1 was the last
+    finally:
+        store.close()
+
+
 def test_a_token_bucket_is_one_bucket_for_every_process_on_the_file(db: str) -> None:
     """Two stores on one file (two HTTP workers): one burst between them, not one each."""
     first, second = open_store(db), open_store(db)

@@ -554,3 +554,26 @@ def test_a_claim_that_commits_after_the_engine_gave_up_is_given_back(
     store.flush()
     monkeypatch.setattr(pg_store.pg, "claim", real)
     assert [m.id for m in store.claim(5)] == ["late"]
+
+
+def test_0009_compacts_a_store_of_delivered_messages_in_place(url: str, tmp_path: Any) -> None:
+    from gateway.store.migrate import POSTGRES, apply_migrations
+    from gateway.testing import legacy_store
+    from tests.unit.test_store_migrations import check_compacted
+
+    old = legacy_store.migrations_up_to(legacy_store.LAST_BEFORE_COMPACT, tmp_path / "old")
+    with psycopg.connect(url) as conn:
+        apply_migrations(conn, old, dialect=POSTGRES)
+        legacy_store.fill(conn.cursor(), 25, mark="%s")
+        conn.commit()
+    assert migrate(url) == [9]
+    with psycopg.connect(url) as conn:
+        check_compacted(conn.cursor(), 25)
+        assert conn.execute("SELECT to_regclass('message_events')").fetchone() == (None,)
+    store = open_store(url)
+    try:
+        view = store.get_message(legacy_store.message_id(3))
+        assert view is not None and view.state is State.DELIVERED and len(view.history) == 4
+        assert store.unmatched_receipts() == 3 and store.outbox_depth() == 3
+    finally:
+        store.close()

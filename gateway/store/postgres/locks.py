@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 _TAKE = "SELECT pg_advisory_xact_lock(x) FROM unnest(%s::bigint[]) AS x"
+# the segment key as migration 0009 indexes it (sql/states.py SEGMENT_KEY)
+_KEY = "COALESCE(s.smsc_id_key, s.smsc_message_id)"
 _MESSAGES_OF_KEYS = (
-    "SELECT s.smsc_id_key, s.message_id, m.claimed_by FROM segments s"
-    " JOIN messages m ON m.id = s.message_id WHERE s.smsc_id_key = ANY(%s)"
+    f"SELECT {_KEY}, s.message_id, m.claimed_by FROM segments s"
+    f" JOIN messages m ON m.id = s.message_id WHERE {_KEY} = ANY(%s)"
 )
 
 

@@ -17,11 +17,14 @@ from gateway.model import ClaimedMessage, OutboxItem, ReceiptRecord, State, Subm
 from gateway.store.base import Journal
 from gateway.store.sql import messages as ops
 from gateway.store.sql import outbox, states
+from gateway.store.sql.history import CODES
 
 WORK_CHANNEL = "smpp_gateway_work"  # NOTIFY'd when accepted messages commit
 _SUBMIT = ", ".join(f"m.{f.name}" for f in fields(SubmitParams))
 _ACCEPTED, _SUBMITTING = State.ACCEPTED.value, State.SUBMITTING.value
-_EVENT = "INSERT INTO message_events (message_id, at, state, detail) VALUES (%s, %s, %s, %s)"
+# history.line() in SQL, for the lines PostgreSQL writes in the statement that moves the
+# message: the offset from created_at in microseconds, the state, the detail.
+_OFFSET = "CAST(ROUND((%(now)s - m.created_at) * 1000000) AS BIGINT)"
 
 # Oldest first among accepted messages and another daemon's submitting ones whose lease
 # has passed. `was` tells a fresh claim from a reclaimed one (a dead daemon's lease
@@ -37,7 +40,10 @@ WITH picked AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE messages m SET state = '{_SUBMITTING}', attempts = m.attempts + 1,
-    state_changed_at = %(now)s, claimed_by = %(owner)s, lease_until = %(until)s
+    claimed_by = %(owner)s, lease_until = %(until)s,
+    history = m.history || chr(10) || {_OFFSET} || ':{CODES[State.SUBMITTING]}:attempt '
+        || (m.attempts + 1) || CASE WHEN picked.was = '{_ACCEPTED}' THEN ''
+        ELSE ' (lease expired)' END
 FROM picked WHERE m.id = picked.id
 RETURNING m.id, m.segment_count, m.expires_at, m.created_at, m.attempts, picked.was, {_SUBMIT}
 """
@@ -76,15 +82,8 @@ def claim(conn: Any, *, limit: int, now: float, owner: str, lease: float) -> Cla
     rows = sorted(conn.execute_native(_CLAIM, params).fetchall(), key=lambda r: r[3])
     if not rows:
         return Claimed([], 0)
-    submitting = State.SUBMITTING.value
-    events = [(r[0], now, submitting, _attempt_detail(r[4], r[5])) for r in rows]
-    conn.raw.cursor().executemany(_EVENT, events)
     messages = ops.claimed_messages(conn, rows, submit_from=6)  # column 5: previous state
     return Claimed(messages, sum(1 for r in rows if r[5] != _ACCEPTED))
-
-
-def _attempt_detail(attempt: int, was: str) -> str:
-    return f"attempt {attempt}" + ("" if was == State.ACCEPTED.value else " (lease expired)")
 
 
 def renew(conn: Any, *, owner: str, until: float) -> int:
@@ -103,7 +102,7 @@ def claim_outbox(
     return items, sum(1 for r in rows if r[11])
 
 
-def accept(rows: tuple[list, list, list], conn: Any) -> None:
+def accept(rows: ops.AcceptRows, conn: Any) -> None:
     """Insert, and wake idle daemons when this commits (NOTIFY is delivered at commit)."""
     ops.insert(rows, conn)
     conn.notify_at_commit(WORK_CHANNEL)
@@ -114,20 +113,19 @@ def probe(conn: Any) -> None:
     conn.execute_native("SELECT pg_current_xact_id()").fetchone()
 
 
-# A receipt in one round trip: keep it, match it (exact key first, then the hex/decimal
-# readings; newest submit wins), mark its segment, and return the segments' receipt
-# states as they are after this one. The same rules as sql/states.py record_receipt,
-# which needs five statements for it; on PostgreSQL each statement is a round trip.
-_RECEIPT = """
+# A receipt in one round trip: match it (exact key first, then the hex/decimal readings;
+# newest submit wins) and mark its segment, or else keep it for later; return the
+# segments' receipt states as they are after this one. The same rules as sql/states.py
+# record_receipt, which needs several statements; on PostgreSQL each is a round trip.
+_RECEIPT = f"""
 WITH seg AS (
-    SELECT message_id, seq FROM segments WHERE smsc_id_key = ANY(%(keys)s)
-    ORDER BY (smsc_id_key = %(key)s) DESC, submitted_at DESC NULLS LAST LIMIT 1
+    SELECT message_id, seq FROM segments WHERE {states.SEGMENT_KEY} = ANY(%(keys)s)
+    ORDER BY ({states.SEGMENT_KEY} = %(key)s) DESC, submitted_at DESC NULLS LAST LIMIT 1
 ), kept AS (
     INSERT INTO receipts (received_at, session, smsc_message_id, id_key, stat, state,
-        error_code, done_date, message_id, seq, matched_at)
-    SELECT %(at)s, %(session)s, %(smsc_id)s, %(key)s, %(stat)s, %(state)s, %(err)s,
-        %(done)s, seg.message_id, seg.seq, CASE WHEN seg.seq IS NULL THEN NULL ELSE %(at)s END
-    FROM (SELECT 1) AS one LEFT JOIN seg ON true
+        error_code, done_date)
+    SELECT %(at)s, %(session)s, %(smsc_id)s, %(key)s, %(stat)s, %(state)s, %(err)s, %(done)s
+    WHERE NOT EXISTS (SELECT 1 FROM seg)
 ), marked AS (
     UPDATE segments s SET receipt_state = %(state)s, receipt_error = %(err)s, receipt_at = %(at)s
     FROM seg WHERE s.message_id = seg.message_id AND s.seq = seg.seq
@@ -139,8 +137,8 @@ FROM seg JOIN segments s ON s.message_id = seg.message_id GROUP BY seg.message_i
 
 
 def record_receipt(conn: Any, journal: Journal, r: ReceiptRecord) -> bool:
-    """Keep the receipt; apply it to its segment and message now if the segment's id is
-    known (else record_results matches it later). Returns whether it matched."""
+    """Apply the receipt to its segment and message now if the segment's id is known, else
+    keep it (record_results matches it later). Returns whether it matched."""
     params = {
         "keys": list(r.id_keys),
         "key": r.id_keys[0],
@@ -176,10 +174,10 @@ def release(conn: Any, *, ids: list[str], owner: str, now: float) -> int:
     """submitting → accepted for this daemon's own claims only: a claim another daemon
     took over (this one stalled past its lease) is that daemon's to finish."""
     rows = conn.execute_native(
-        "UPDATE messages SET state = %s, state_changed_at = %s, claimed_by = NULL,"
-        " lease_until = NULL WHERE id = ANY(%s) AND state = %s AND claimed_by = %s"
-        " RETURNING id",
-        (_ACCEPTED, now, ids, _SUBMITTING, owner),
+        f"UPDATE messages m SET state = '{_ACCEPTED}', claimed_by = NULL, lease_until = NULL,"
+        f" history = m.history || chr(10) || {_OFFSET} || ':{CODES[State.ACCEPTED]}:released'"
+        f" WHERE m.id = ANY(%(ids)s) AND m.state = '{_SUBMITTING}' AND m.claimed_by = %(owner)s"
+        " RETURNING m.id",
+        {"now": now, "ids": ids, "owner": owner},
     ).fetchall()
-    conn.raw.cursor().executemany(_EVENT, [(r[0], now, _ACCEPTED, "released") for r in rows])
     return len(rows)

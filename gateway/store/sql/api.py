@@ -6,6 +6,7 @@ writer's transaction and never commit themselves; reads run in a reader's snapsh
 
 from __future__ import annotations
 
+from gateway.lifecycle import State
 from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
 from gateway.store.sql import Connection
 from gateway.store.sql import messages as ops
@@ -17,9 +18,12 @@ _SELECT_RECORD = (
 )
 _INSERT_RECORD = f"INSERT INTO idempotency_keys ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 # "Sent" for usage: at least one segment the SMSC took (submit_sm_resp status 0).
+# Every state spelled out: the (state, created_at) index then serves the time range
+# (there is no index on created_at alone; migration 0009).
+_EVERY_STATE = ", ".join(f"'{s.value}'" for s in State)
 _USAGE = (
     "SELECT m.receiver, COUNT(*), SUM(m.cost) FROM messages m"
-    " WHERE m.created_at >= ? AND m.created_at < ?"
+    f" WHERE m.state IN ({_EVERY_STATE}) AND m.created_at >= ? AND m.created_at < ?"
     " AND EXISTS (SELECT 1 FROM segments s WHERE s.message_id = m.id AND s.command_status = 0)"
     " GROUP BY m.receiver"
 )
@@ -34,7 +38,7 @@ def live_record(
 
 
 def insert_idempotent(
-    rows: tuple[list, list, list], record: IdempotencyRecord, conn: Connection
+    rows: ops.AcceptRows, record: IdempotencyRecord, conn: Connection
 ) -> IdempotencyRecord | None:
     """Messages plus their idempotency record in the writer's transaction.
 
@@ -102,9 +106,12 @@ def take_tokens(
     row = conn.execute("SELECT tokens, at FROM rate_buckets WHERE bucket = ?", (bucket,)).fetchone()
     tokens = burst if row is None else min(burst, row[0] + max(0.0, now - row[1]) * rate)
     taken = max(0, min(count, int(tokens)))
+    # `now` was read when the call was queued: a taker queued earlier may commit after a
+    # later one. The bucket's time never goes back, or that span would refill twice.
+    at = now if row is None else max(now, row[1])
     conn.execute(
         "INSERT INTO rate_buckets (bucket, tokens, at) VALUES (?, ?, ?)"
         " ON CONFLICT (bucket) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
-        (bucket, tokens - taken, now),
+        (bucket, tokens - taken, at),
     )
     return taken, 0.0 if taken else (1.0 - tokens) / rate

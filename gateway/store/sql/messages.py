@@ -14,7 +14,7 @@ from operator import attrgetter
 from typing import Any
 
 from gateway.model import ClaimedMessage, MessageView, NewMessage, Segment, State, SubmitParams
-from gateway.store.sql import Connection
+from gateway.store.sql import Connection, history
 
 _CHUNK = 500  # ids per IN (...) list, far below SQLite's variable limit
 
@@ -22,57 +22,64 @@ _CHUNK = 500  # ids per IN (...) list, far below SQLite's variable limit
 _HEAD = ("id", "created_at", "api_key_id", "receiver", "receiver_as_given", "text", "text_length")
 _SUBMIT = tuple(f.name for f in fields(SubmitParams))
 _TAIL = ("expires_at", "reference", "callback", "notify_statuses", "segment_count", "state")
-_COLUMNS = (*_HEAD, *_SUBMIT, *_TAIL, "state_changed_at")
+_COLUMNS = (*_HEAD, *_SUBMIT, *_TAIL, "history")
 _INSERT_MESSAGE = (
     f"INSERT INTO messages ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 )
 _INSERT_SEGMENT = "INSERT INTO segments (message_id, seq, payload) VALUES (?, ?, ?)"
-_INSERT_EVENT = "INSERT INTO message_events (message_id, at, state, detail) VALUES (?, ?, ?, ?)"
 _head, _submit = attrgetter(*_HEAD), attrgetter(*_SUBMIT)
 _UNSENT = "(command_status IS NULL OR command_status != 0)"
-PENDING = (State.ACCEPTED.value, State.SUBMITTING.value)
+_ACCEPTED, _SUBMITTING = State.ACCEPTED.value, State.SUBMITTING.value
+PENDING = (_ACCEPTED, _SUBMITTING)
 COUNT_BY_STATE = "SELECT state, COUNT(*) FROM messages GROUP BY state"
-COUNT_PENDING = "SELECT COUNT(*) FROM messages WHERE state IN (?, ?)"
+COUNT_PENDING = f"SELECT COUNT(*) FROM messages WHERE state IN ('{_ACCEPTED}', '{_SUBMITTING}')"
 
 
-def accept_rows(messages: Sequence[NewMessage], now: float) -> tuple[list, list, list]:
-    """Message, segment and event rows; built in the caller's thread, so the single
-    writer thread only executes them."""
+AcceptRows = tuple[list, list]  # message rows, segment rows
+
+
+def accept_rows(messages: Sequence[NewMessage], now: float) -> AcceptRows:
+    """Message and segment rows; built in the caller's thread, so the single writer
+    thread only executes them."""
     accepted = State.ACCEPTED.value
     msgs: list[tuple[Any, ...]] = []
     segs: list[tuple[str, int, bytes]] = []
-    events: list[tuple[str, float, str, None]] = []
     for m in messages:
         tail = (m.expires_at, m.reference, m.callback, ",".join(m.notify_statuses))
-        msgs.append((*_head(m), *_submit(m.submit), *tail, len(m.segments), accepted, now))
+        entered = history.line(now, m.created_at, accepted)
+        head = _head(m)
+        if m.receiver_as_given == m.receiver:  # kept only where the caller wrote it otherwise
+            head = (*head[:4], "", *head[5:])
+        msgs.append((*head, *_submit(m.submit), *tail, len(m.segments), accepted, entered))
         segs.extend((m.id, seg.seq, seg.payload) for seg in m.segments)
-        events.append((m.id, now, accepted, None))
-    return msgs, segs, events
+    return msgs, segs
 
 
-def insert(rows: tuple[list, list, list], conn: Connection) -> None:
+def insert(rows: AcceptRows, conn: Connection) -> None:
     """The accept operation: all rows of one accept() call, in the writer's transaction."""
-    msgs, segs, events = rows
+    msgs, segs = rows
     conn.executemany(_INSERT_MESSAGE, msgs)
     conn.executemany(_INSERT_SEGMENT, segs)
-    conn.executemany(_INSERT_EVENT, events)
 
 
 def claim(conn: Connection, *, limit: int, now: float) -> list[ClaimedMessage]:
     """Oldest first; rowid breaks ties, so a bulk request keeps its order."""
     sql = (
         "SELECT id, segment_count, expires_at, created_at, attempts + 1, "
-        f"{', '.join(_SUBMIT)} FROM messages WHERE state = ? ORDER BY created_at, rowid LIMIT ?"
+        f"{', '.join(_SUBMIT)} FROM messages WHERE state = '{_ACCEPTED}'"
+        " ORDER BY created_at, rowid LIMIT ?"
     )
-    rows = conn.execute(sql, (State.ACCEPTED.value, limit)).fetchall()
+    rows = conn.execute(sql, (limit,)).fetchall()
     if not rows:
         return []
     submitting = State.SUBMITTING.value
     conn.executemany(
-        "UPDATE messages SET state = ?, attempts = ?, state_changed_at = ? WHERE id = ?",
-        [(submitting, r[4], now, r[0]) for r in rows],
+        f"UPDATE messages SET state = ?, attempts = ?, {history.APPEND} WHERE id = ?",
+        [
+            (submitting, r[4], history.line(now, r[3], submitting, f"attempt {r[4]}"), r[0])
+            for r in rows
+        ],
     )
-    conn.executemany(_INSERT_EVENT, [(r[0], now, submitting, f"attempt {r[4]}") for r in rows])
     return claimed_messages(conn, rows, submit_from=5)
 
 
@@ -125,13 +132,17 @@ def mark_written(conn: Connection, rows: list[tuple[float, str, int]]) -> None:
 
 def requeue(conn: Connection, *, ids: list[str] | None, now: float, detail: str) -> int:
     """submitting → accepted, for `ids` or for every submitting message; returns how many."""
-    submitting, accepted = State.SUBMITTING.value, State.ACCEPTED.value
+    accepted = State.ACCEPTED.value
+    find = f"SELECT id, created_at FROM messages WHERE state = '{_SUBMITTING}'"
     if ids is None:
-        ids = [r[0] for r in conn.execute("SELECT id FROM messages WHERE state = ?", (submitting,))]
-    sql = "UPDATE messages SET state = ?, state_changed_at = ? WHERE id = ? AND state = ?"
-    moved = [i for i in ids if conn.execute(sql, (accepted, now, i, submitting)).rowcount]
-    conn.executemany(_INSERT_EVENT, [(i, now, accepted, detail) for i in moved])
-    return len(moved)
+        rows = conn.execute(find).fetchall()
+    else:
+        rows = [r for i in ids for r in conn.execute(find + " AND id = ?", (i,)).fetchall()]
+    conn.executemany(
+        f"UPDATE messages SET state = ?, {history.APPEND} WHERE id = ?",
+        [(accepted, history.line(now, r[1], accepted, detail), r[0]) for r in rows],
+    )
+    return len(rows)
 
 
 def probe(conn: Connection) -> None:
@@ -143,19 +154,15 @@ def probe(conn: Connection) -> None:
 def view(conn: Connection, *, message_id: str) -> MessageView | None:
     row = conn.execute(
         "SELECT id, state, receiver, created_at, text_length, segment_count, reference,"
-        " error, smpp_status FROM messages WHERE id = ?",
+        " error, smpp_status, history FROM messages WHERE id = ?",
         (message_id,),
     ).fetchone()
     if row is None:
         return None
-    by_id = (message_id,)
     ids = conn.execute(
-        "SELECT smsc_message_id FROM segments WHERE message_id = ? ORDER BY seq", by_id
+        "SELECT smsc_message_id FROM segments WHERE message_id = ? ORDER BY seq", (message_id,)
     )
-    history = conn.execute(
-        "SELECT at, state, detail FROM message_events WHERE message_id = ? ORDER BY id", by_id
-    )
-    receiver, created_at, text_length, segment_count, reference, error, smpp_status = row[2:]
+    receiver, created_at, text_length, segment_count, reference, error, smpp_status = row[2:9]
     return MessageView(
         row[0],
         State(row[1]),
@@ -167,5 +174,5 @@ def view(conn: Connection, *, message_id: str) -> MessageView | None:
         error,
         smpp_status,
         smsc_message_ids=tuple(r[0] for r in ids),
-        history=tuple((at, state, detail) for at, state, detail in history),
+        history=history.parse(row[9], created_at),
     )

@@ -1,4 +1,5 @@
-"""Retention: delete finished messages and delivered webhooks older than a cut-off.
+"""Retention: delete finished messages, inbound messages, receipts that never matched a
+message and (from stores before migration 0009) delivered webhooks older than a cut-off.
 
 Why in small batches: one DELETE of a month of rows would hold its locks (and, on
 SQLite, the only write lock) for seconds, stalling accepts and receipts. Each call
@@ -18,21 +19,37 @@ from gateway.lifecycle import FINAL, State
 # Finished: nothing more will happen to it (a final state, or sent and waiting for a
 # receipt longer than any retention age is meant to cover).
 FINISHED = tuple(sorted(s.value for s in (*FINAL, State.SENT)))
-_CHILDREN = ("receipts", "message_events", "segments", "conversions")
+_CHILDREN = ("receipts", "segments", "conversions")
 
 
 @dataclass(frozen=True)
 class Purged:
     messages: int
     webhooks: int
+    inbound: int = 0
+    receipts: int = 0
 
 
 def purge(conn: Any, *, before: float, limit: int, skip_locked: bool) -> Purged:
     """One batch of each kind; the caller calls again while a count equals `limit`."""
+    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
     return Purged(
         _purge_messages(conn, before, limit, skip_locked),
         _purge_webhooks(conn, before, limit, skip_locked),
+        _purge_oldest(conn, "inbound_messages", "id", "received_at < ?", (before, limit), lock),
+        _purge_oldest(
+            conn, "receipts", "id", "message_id IS NULL AND received_at < ?", (before, limit), lock
+        ),
     )
+
+
+def _purge_oldest(conn: Any, table: str, key: str, where: str, args: tuple, lock: str) -> int:
+    """Up to `limit` (the last argument) rows of `table` matching `where`, oldest first."""
+    return conn.execute(
+        f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table}"
+        f" WHERE {where} ORDER BY received_at LIMIT ?{lock})",
+        args,
+    ).rowcount
 
 
 def _purge_messages(conn: Any, before: float, limit: int, skip_locked: bool) -> int:

@@ -14,9 +14,7 @@ from typing import Any
 from gateway import lifecycle, receipts
 from gateway.model import ReceiptRecord, State, StateChange
 from gateway.store.base import Journal
-from gateway.store.sql import Connection, outbox, together
-
-_EVENT = "INSERT INTO message_events (message_id, at, state, detail) VALUES (?, ?, ?, ?)"
+from gateway.store.sql import Connection, history, outbox, together
 
 
 def transition(
@@ -35,14 +33,13 @@ def transition(
     row = conn.execute(  # one round trip on PostgreSQL: the first submit time comes along
         "SELECT state, receiver, reference, callback, notify_statuses, cost,"
         " (SELECT MIN(submitted_at) FROM segments WHERE message_id = messages.id"
-        " AND command_status = 0) FROM messages WHERE id = ?",
+        " AND command_status = 0), created_at FROM messages WHERE id = ?",
         (message_id,),
     ).fetchone()
     if row is None:
         raise LookupError(f"no message {message_id}")
     if not lifecycle.allowed(State(row[0]), new):
         return False
-    done_at = at if new.final else None
     change = StateChange(
         message_id=message_id,
         state=new,
@@ -56,14 +53,17 @@ def transition(
         cost=row[5],
     )
     webhook = journal.state_changed(change)
+    entry = history.line(at, row[7], new.value, detail if detail is not None else error)
+    scrub = new.final and not journal.keep_text  # personal data, no longer needed
     with together(conn):
         conn.execute(
-            "UPDATE messages SET state = ?, state_changed_at = ?, error = COALESCE(?, error),"
+            "UPDATE messages SET state = ?, error = COALESCE(?, error),"
             " smpp_status = COALESCE(?, smpp_status), error_code = COALESCE(?, error_code),"
-            " done_at = COALESCE(?, done_at) WHERE id = ?",
-            (new.value, at, error, smpp_status, error_code, done_at, message_id),
+            f" {history.APPEND}, text = CASE WHEN ? = 1 THEN '' ELSE text END WHERE id = ?",
+            (new.value, error, smpp_status, error_code, entry, int(scrub), message_id),
         )
-        conn.execute(_EVENT, (message_id, at, new.value, detail if detail is not None else error))
+        if scrub:
+            conn.execute("UPDATE segments SET payload = ? WHERE message_id = ?", (b"", message_id))
         if webhook is not None:
             outbox.insert(conn, webhook, at)
     return True
@@ -85,10 +85,10 @@ def record_results(conn: Connection, journal: Journal, rows: list[tuple]) -> Non
     with together(conn):
         conn.executemany(
             "UPDATE segments SET smsc_message_id = ?, command_status = ?, submitted_at = ?,"
-            " smsc_id_key = ? WHERE message_id = ? AND seq = ?"
-            " AND (command_status IS NULL OR command_status != 0)",
+            " smsc_id_key = ?, written_at = CASE WHEN ? = 0 THEN NULL ELSE written_at END"
+            " WHERE message_id = ? AND seq = ? AND (command_status IS NULL OR command_status != 0)",
             [
-                (smsc_id, status, at, _key(smsc_id) if status == 0 else None, mid, seq)
+                (smsc_id, status, at, stored_key(smsc_id, status), status, mid, seq)
                 for smsc_id, status, at, mid, seq in rows
             ],
         )
@@ -97,9 +97,22 @@ def record_results(conn: Connection, journal: Journal, rows: list[tuple]) -> Non
         _match_waiting_receipts(conn, journal, accepted, found.fetchall())
 
 
-def _key(smsc_id: str | None) -> str | None:
-    forms = receipts.normalize_id(smsc_id) if smsc_id else ()
-    return forms[0] if forms else None
+#: The key a receipt finds its segment by: smsc_id_key holds it only where it differs
+#: from the id as the SMSC wrote it (most ids are their own key: the column stays empty).
+#: Indexed as this expression (migration 0009): queries must spell it the same way.
+SEGMENT_KEY = "COALESCE(smsc_id_key, smsc_message_id)"
+
+
+def stored_key(smsc_id: str | None, status: int) -> str | None:
+    """smsc_id_key for a segment answered `status` with `smsc_id`: None where the id is
+    its own key, '' (matches no receipt) where the SMSC refused it."""
+    if not smsc_id:
+        return None
+    if status != 0:
+        return ""
+    forms = receipts.normalize_id(smsc_id)
+    key = forms[0] if forms else ""
+    return None if key == smsc_id else key
 
 
 def _waiting_receipts(conn: Connection, keys: Sequence[str]) -> Any:
@@ -128,10 +141,15 @@ def _match_waiting_receipts(
 
 
 def record_receipt(conn: Connection, journal: Journal, r: ReceiptRecord) -> bool:
-    """Keep the receipt; match it to its segment now if the segment's id is known."""
-    cur = conn.execute(  # RETURNING, not lastrowid: the PostgreSQL adapter has no lastrowid
+    """Match the receipt to its segment if the segment's id is known; else keep it until
+    its submit_sm_resp brings the id (record_results)."""
+    segment = _find_segment(conn, r.id_keys)
+    if segment is not None:
+        apply_receipt(conn, journal, None, *segment, r.state, r.error_code, r.received_at)
+        return True
+    conn.execute(
         "INSERT INTO receipts (received_at, session, smsc_message_id, id_key, stat, state,"
-        " error_code, done_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        " error_code, done_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             r.received_at,
             r.session,
@@ -143,19 +161,14 @@ def record_receipt(conn: Connection, journal: Journal, r: ReceiptRecord) -> bool
             r.done_date,
         ),
     )
-    receipt_id = cur.fetchone()[0]
-    segment = _find_segment(conn, r.id_keys)
-    if segment is None:
-        return False
-    apply_receipt(conn, journal, receipt_id, *segment, r.state, r.error_code, r.received_at)
-    return True
+    return False
 
 
 def _find_segment(conn: Connection, keys: Sequence[str]) -> tuple[str, int] | None:
     """Exact key first; then the other readings (hex↔decimal); newest submit wins ties."""
     marks = ",".join("?" * len(keys))
     rows = conn.execute(
-        f"SELECT message_id, seq, smsc_id_key FROM segments WHERE smsc_id_key IN ({marks})"
+        f"SELECT message_id, seq, {SEGMENT_KEY} FROM segments WHERE {SEGMENT_KEY} IN ({marks})"
         " ORDER BY submitted_at DESC",
         tuple(keys),
     ).fetchall()
@@ -169,17 +182,17 @@ def _find_segment(conn: Connection, keys: Sequence[str]) -> tuple[str, int] | No
 def apply_receipt(
     conn: Connection,
     journal: Journal,
-    receipt_id: int,
+    receipt_id: int | None,
     message_id: str,
     seq: int,
     state: State,
     error_code: int | None,
     at: float,
 ) -> None:
-    conn.execute(
-        "UPDATE receipts SET message_id = ?, seq = ?, matched_at = ? WHERE id = ?",
-        (message_id, seq, at, receipt_id),
-    )
+    """The receipt's state onto its segment (and the message); a receipt that waited in
+    the receipts table (`receipt_id`) leaves it: what it said is on the segment now."""
+    if receipt_id is not None:
+        conn.execute("DELETE FROM receipts WHERE id = ?", (receipt_id,))
     conn.execute(
         "UPDATE segments SET receipt_state = ?, receipt_error = ?, receipt_at = ?"
         " WHERE message_id = ? AND seq = ?",

@@ -13,6 +13,7 @@ Reads go through read-only connections, one per thread, and never wait for the w
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -42,6 +43,8 @@ from gateway.store.shared import ENQUEUE_TIMEOUT, SharedOperations
 from gateway.store.sql import api, inbound, outbox, retention, states
 from gateway.store.sql import messages as ops
 from gateway.store.writer import OnCommit, Writer
+
+log = logging.getLogger("gateway.store")
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
 BUSY_TIMEOUT = 5.0  # seconds SQLite retries a lock held by another process
@@ -86,6 +89,16 @@ class FileLock:
     def __exit__(self, *exc: object) -> None:
         assert self._fd is not None
         fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
+VACUUM_PAGES = 2_000  # free pages one retention pass gives back (8 MB of 4 KiB pages)
+
+
+def _purge_and_shrink(conn: sqlite3.Connection, *, before: float, limit: int) -> retention.Purged:
+    purged = retention.purge(conn, before=before, limit=limit, skip_locked=False)
+    conn.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
+    return purged
 
 
 class SQLiteStore(SharedOperations):
@@ -150,12 +163,30 @@ class SQLiteStore(SharedOperations):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT)
         try:
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # a new file: before any table
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise StoreError(f"{self.path}: cannot use WAL (journal_mode={mode})")
             apply_migrations(conn, clock=self._clock)
+            self._incremental_vacuum_on(conn)
         finally:
             conn.close()
+
+    def _incremental_vacuum_on(self, conn: sqlite3.Connection) -> None:
+        """A file made before auto_vacuum was set is rebuilt once (VACUUM), so that pages
+        retention frees go back to the file system (`purge`), not only to SQLite's free
+        list. Under the writers' flock: one process does it, the others find it done."""
+        if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
+            return
+        with FileLock(self.path.with_name(self.path.name + ".lock")):
+            if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
+                return
+            started = time.monotonic()
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            conn.execute("VACUUM")
+            log.warning(
+                "%s rebuilt for incremental vacuum in %.1f s", self.path, time.monotonic() - started
+            )
 
     def _connect_writer(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT)
@@ -171,6 +202,19 @@ class SQLiteStore(SharedOperations):
         self._writer.stop(timeout)
         for conn in readers:
             conn.close()
+        self._truncate_wal()
+
+    def _truncate_wal(self) -> None:
+        """Give the WAL's disk back at a stop (the last process to close manages it; the
+        others are told "busy", and that is fine)."""
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=0.1)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            pass
 
     # -- writes ----------------------------------------------------------------------
 
@@ -258,8 +302,9 @@ class SQLiteStore(SharedOperations):
         return self._writer.failures
 
     def purge(self, before: float, limit: int = 500) -> retention.Purged:
-        """One retention batch (see retention.py)."""
-        op = partial(retention.purge, before=before, limit=limit, skip_locked=False)
+        """One retention batch (see retention.py), then the pages it freed (up to
+        VACUUM_PAGES) go back to the file system: the file shrinks as rows expire."""
+        op = partial(_purge_and_shrink, before=before, limit=limit)
         return self._writer.call(op, label="purge", timeout=30.0)
 
     def on_new_work(self, callback: Callable[[], None]) -> None:
