@@ -318,8 +318,14 @@ class WebhooksSettings(Section):
         "subdomains; empty (the default): per-message callbacks are refused.",
         validate=v.callback_hosts)
     secret: str = setting("",
-        "HMAC key that signs callbacks (signature header); empty: callbacks are not signed.",
+        "Key that signs callbacks; empty: callbacks are not signed. With signature_scheme "
+        "standard-webhooks, a whsec_ secret (whsec_ and 24 to 64 bytes in base64).",
         secret=True)
+    signature_scheme: str = setting("hmac-sha256",
+        "hmac-sha256: X-Webhook-Timestamp and X-Webhook-Signature (docs/receipts.md); "
+        "standard-webhooks: webhook-id, webhook-timestamp and webhook-signature, which "
+        "receivers verify with the Standard Webhooks libraries (needs method POST).",
+        choices=("hmac-sha256", "standard-webhooks"))
     method: str = setting("GET",
         "HTTP method of callbacks and inbound posts: GET (parameters in the query) or POST.",
         choices=("GET", "POST"))

@@ -32,6 +32,7 @@ from gateway.config import (
     StoreSettings,
     WebhooksSettings,
 )
+from gateway.webhooks import signing
 
 S = TypeVar("S", bound=Section)
 
@@ -186,10 +187,30 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
             problems.append(
                 f"{low}: must be <= {high} ({v.fmt(values[low])} > {v.fmt(values[high])})"
             )
+    problems += _standard_webhooks_problems(values)
     tls = ("http.tls_certificate", "http.tls_key", "http.tls_client_ca")
     if all(key in values for key in tls):
         problems += _tls_problems(*(values[key] for key in tls))
     return problems + _tls_checks(values)
+
+
+def _standard_webhooks_problems(values: Mapping[str, Any]) -> list[str]:
+    """The Standard Webhooks scheme signs a body with a whsec_ key: a GET has no body
+    (its parameters would go unsigned), and any other secret is not such a key."""
+    if values.get("webhooks.signature_scheme") != "standard-webhooks":
+        return []
+    problems = []
+    if values.get("webhooks.method") != "POST":
+        problems.append(
+            "webhooks.signature_scheme: standard-webhooks signs the body: set"
+            " webhooks.method = POST"
+        )
+    secret = values.get("webhooks.secret", "")
+    if secret and signing.standard_key(secret) is None:
+        problems.append(
+            "webhooks.secret: standard-webhooks needs whsec_ followed by 24 to 64 bytes in base64"
+        )
+    return problems
 
 
 def _tls_checks(values: Mapping[str, Any]) -> list[str]:

@@ -58,7 +58,11 @@ class Attempt:
 
 
 def build_request(
-    item: OutboxItem, target: Target, secret: str, clock: Callable[[], float]
+    item: OutboxItem,
+    target: Target,
+    secret: str,
+    clock: Callable[[], float],
+    scheme: str = "hmac-sha256",
 ) -> Request:
     """The request for one attempt of `item` to its checked `target` (Targets.resolve):
     X-Webhook-* headers, User-Agent, the row's Content-Type with a body, and with a secret
@@ -79,7 +83,9 @@ def build_request(
     for name, value in headers.items():
         if _BAD_HEADER_VALUE.search(value):
             raise ValueError(f"invalid header value for {name}: control characters")
-    if secret:
+    if secret and scheme == "standard-webhooks":
+        headers.update(signing.standard_headers(secret, row.id, int(clock()), body or b""))
+    elif secret:
         data = signing.payload(method, target.request_uri, body)
         headers.update(signing.signature_headers(secret, int(clock()), data))
     return Request(method, target, headers, body)

@@ -287,7 +287,11 @@ class Dispatcher:
         try:
             metrics.WEBHOOK_ATTEMPTS.inc()
             target = self._targets.resolve(item.row.url)
-            return Job(item, target, build_request(item, target, self.settings.secret, self._clock))
+            settings = self.settings
+            request = build_request(
+                item, target, settings.secret, self._clock, settings.signature_scheme
+            )
+            return Job(item, target, request)
         except UnsafeUrl as exc:
             result = Attempt(0, f"unusable URL: {exc}")
         except Exception as exc:  # anything unexpected is retried, not lost

@@ -1,5 +1,11 @@
 """Webhook signatures: HMAC-SHA256 over a timestamp and the request's payload; pure.
 
+Two schemes (`webhooks.signature_scheme`). The Standard Webhooks one (standard_headers
+below) is the published scheme receivers in any language verify with a library: headers
+`webhook-id` (the X-Webhook-Id), `webhook-timestamp` and `webhook-signature: v1,<base64
+HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`, the key given as `whsec_<base64>`; it
+signs the body, so it needs POST. The default, hmac-sha256:
+
 When `[webhooks] secret` is set, every webhook request carries two headers:
 
     X-Webhook-Timestamp: <unix seconds, an integer, when the attempt was made>
@@ -22,6 +28,8 @@ copy this file. The same webhook retried gets a fresh timestamp and signature; i
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 
@@ -46,6 +54,34 @@ def sign(secret: str | bytes, timestamp: int | str, data: bytes) -> str:
 
 def signature_headers(secret: str | bytes, timestamp: int, data: bytes) -> dict[str, str]:
     return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(secret, timestamp, data)}
+
+
+STANDARD_PREFIX = "whsec_"
+
+
+def standard_key(secret: str) -> bytes | None:
+    """The key of a `whsec_<base64>` secret (24 to 64 bytes, as the scheme asks), or None."""
+    if not secret.startswith(STANDARD_PREFIX):
+        return None
+    try:
+        key = base64.b64decode(secret[len(STANDARD_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if 24 <= len(key) <= 64 else None
+
+
+def standard_headers(secret: str, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers for `body` sent as webhook `webhook_id` at `timestamp`."""
+    key = standard_key(secret)
+    if key is None:  # the config refuses such a secret: never reached from the daemon
+        raise ValueError("not a whsec_ secret")
+    message = f"{webhook_id}.{timestamp}.".encode() + body
+    digest = base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": f"v1,{digest}",
+    }
 
 
 def verify(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import logging
 import os
@@ -665,3 +666,20 @@ def test_write_generated_files(tmp_path):
 def test_docs_main_prints_example(capsys):
     assert config_docs.main(["--example"]) == 0
     assert capsys.readouterr().out == render_example_toml()
+
+
+def test_standard_webhooks_needs_post_and_a_whsec_secret() -> None:
+    """A GET has no body to sign (its parameters would go unsigned), and the scheme's
+    key is whsec_ + base64 of 24 to 64 bytes: anything else is refused at load."""
+    env = {"SMPP_GATEWAY_HTTP_API_KEYS": "k"}
+    good = "whsec_" + base64.b64encode(bytes(32)).decode()
+    with pytest.raises(ConfigError) as caught:
+        build_config({"webhooks": {"signature_scheme": "standard-webhooks", "secret": "plain"}},
+                     environ=env)  # fmt: skip
+    text = str(caught.value)
+    assert "webhooks.method = POST" in text and "whsec_" in text
+    cfg = build_config(
+        {"webhooks": {"signature_scheme": "standard-webhooks", "secret": good, "method": "POST"}},
+        environ=env,
+    )
+    assert cfg.webhooks.signature_scheme == "standard-webhooks"

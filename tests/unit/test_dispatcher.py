@@ -5,6 +5,7 @@ multi interface, the daemon's, and urllib3 on threads; both must keep every prom
 
 from __future__ import annotations
 
+import base64
 import logging
 import ssl
 import threading
@@ -189,6 +190,36 @@ def test_post_delivered_once_with_headers_and_a_valid_signature(
     assert sample("smpp_gateway_webhook_attempts_total") == attempts_before + 1
     assert sample("smpp_gateway_webhook_delivery_latency_seconds_count") == latency_before + 1
     assert store.list_dead() == []
+
+
+WHSEC = "whsec_" + base64.b64encode(bytes(range(32))).decode()
+
+
+def test_standard_webhooks_signature_verifies_with_the_receivers_library(
+    store: Store, receiver: WebhookReceiver, dispatch: Callable[..., Dispatcher]
+) -> None:
+    """signature_scheme = standard-webhooks: the `standardwebhooks` package from PyPI
+    (what receivers use) accepts the callback, and refuses a wrong secret or a changed
+    body."""
+    import standardwebhooks
+
+    body = b'{"msgid":"m1","status":"DELIVERED"}'
+    row = add_row(store, receiver.url("/cb"), body=body)
+    d = dispatch(secret=WHSEC, signature_scheme="standard-webhooks")
+    d.wake()
+    (got,) = receiver.wait_for_count(1)
+    assert got.header("webhook-id") == row.id == got.header("X-Webhook-Id")
+    assert got.header("X-Webhook-Signature") is None  # one scheme at a time
+    headers = {k.lower(): v for k, v in got.headers.items()}
+    assert standardwebhooks.Webhook(WHSEC).verify(got.body, headers) == {
+        "msgid": "m1",
+        "status": "DELIVERED",
+    }
+    other = "whsec_" + base64.b64encode(bytes(32)).decode()
+    with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(other).verify(got.body, headers)
+    with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(WHSEC).verify(got.body.replace(b"m1", b"m2"), headers)
 
 
 def test_get_signs_the_request_target_and_sends_no_body(
