@@ -82,6 +82,19 @@ def _webhooks(args: argparse.Namespace) -> int:
     return admin.replay(cfg.store.url or cfg.store.path, None if args.all else args.ids)
 
 
+def _new_key(args: argparse.Namespace) -> int:
+    """A fresh key, shown once; the config names it by its hash only."""
+    from gateway.clients import NAME_RULE, new_key, valid_name
+
+    if not valid_name(args.name):
+        print(f"new-key: a client name is {NAME_RULE}", file=sys.stderr)
+        return 2
+    key, lines = new_key(args.name)
+    print(f"API key for client {args.name} (shown once; give it to that system):\n{key}\n")
+    print(f"Add to the config (it holds the key's SHA-256 only):\n{lines}")
+    return 0
+
+
 def _smsc_sim(args: argparse.Namespace) -> int:
     from gateway.simulator.cli import run
 
@@ -136,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (dead, again):
         _add_config_argument(sub)
         sub.set_defaults(func=_webhooks)
+
+    clients = commands.add_parser("clients", help="calling systems and their API keys")
+    clients_commands = clients.add_subparsers(dest="clients_command", required=True)
+    key = clients_commands.add_parser("new-key", help="make an API key and print its config line")
+    key.add_argument("name", help="the client's name ([clients.NAME])")
+    key.set_defaults(func=_new_key)
 
     sim = commands.add_parser("smsc-sim", help="run the bundled SMSC simulator")
     add_arguments(sim)

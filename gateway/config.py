@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from gateway import config_values as v
 from gateway import lifecycle
+from gateway.clients import Client
 from gateway.config_values import Duration
 
 ENV_PREFIX = "SMPP_GATEWAY_"
@@ -390,13 +391,14 @@ class Config:
     store: StoreSettings = dataclasses.field(default_factory=StoreSettings)
     webhooks: WebhooksSettings = dataclasses.field(default_factory=WebhooksSettings)
     log: LogSettings = dataclasses.field(default_factory=LogSettings)
+    clients: tuple[Client, ...] = ()  # [clients.NAME] tables and http.api_keys (clients.py)
     path: str | None = None
 
 
 SECTION_CLASSES: dict[str, type[Section]] = {
     f.name: typing.get_type_hints(Config)[f.name]
     for f in dataclasses.fields(Config)
-    if f.name != "path"
+    if f.name not in ("path", "clients")
 }
 SECTIONS: tuple[str, ...] = tuple(SECTION_CLASSES)
 

@@ -122,7 +122,27 @@ def render_example_toml() -> str:
             notes = [n for n in (constraints(s), f"env {s.env}") if n]
             lines.append("# " + "; ".join(notes))
             lines.append(f"{s.name} = {toml_value(s.default)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", "", *CLIENTS_EXAMPLE]) + "\n"
+
+
+#: The [clients.NAME] tables (gateway/clients.py): not settings of a section, so written
+#: out here, commented.
+CLIENTS_EXAMPLE = (
+    "# Clients: one table per calling system, each with its API keys and its own policy",
+    "# (docs/clients.md). Without any, http.api_keys are the client `default`.",
+    "# `smpp-gateway clients new-key crm` makes a key and prints the line with its hash.",
+    "# [clients.crm]",
+    '# api_keys = ["sha256:<64 hex digits>"]      # one, or two during a rotation',
+    '# senders = ["Acme*"]                        # fnmatch patterns; empty: any',
+    '# default_sender = "Acme"                    # when a request has no `from`',
+    '# allowed_countries = ["DE", "AT"]           # ISO alpha-2 or alpha-3; empty: any',
+    "# denied_countries = []",
+    "# allowed_prefixes = []                      # E.164 digits",
+    "# denied_prefixes = []",
+    "# rate = 50.0                                # SMS parts per second; 0: no limit",
+    "# burst = 50.0                               # parts at once (default: rate)",
+    '# allowed_ips = ["10.0.0.0/8"]               # CIDRs; empty: any address',
+)
 
 
 def _cell(text: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway import config_values as v
+from gateway.clients import parse as parse_clients
 from gateway.config import (
     BY_KEY,
     ENV_PREFIX,
@@ -82,10 +83,12 @@ def build_config(
             values[s.key] = _resolve(s, table if isinstance(table, Mapping) else {}, env, base)
         except v.Problem as exc:
             problems.append(f"{s.key}: {exc}")
-    problems += _cross_checks(values)
+    clients, client_problems = parse_clients(data.get("clients"), values.get("http.api_keys", ()))
+    problems += client_problems + _cross_checks(values, has_clients=bool(clients))
     if problems:
         raise ConfigError(problems)
     return Config(
+        clients=clients,
         http=_section(HttpSettings, values),
         smpp=_section(SmppSettings, values),
         store=_section(StoreSettings, values),
@@ -115,6 +118,8 @@ def _key_hint(key: str, known: list[str]) -> str:
 def _unknown_keys(data: Mapping[str, Any]) -> list[str]:
     problems = []
     for section, table in data.items():
+        if section == "clients":  # tables of their own (clients.py checks them)
+            continue
         if section not in SECTIONS:
             problems.append(f"{section}: unknown section{_hint(section, SECTIONS)}")
         elif not isinstance(table, Mapping):
@@ -170,14 +175,15 @@ def _resolve(s: Setting, table: Mapping[str, Any], env: Mapping[str, str], base:
         raise v.Problem(f"{exc} ({origin})" if origin else str(exc)) from None
 
 
-def _cross_checks(values: Mapping[str, Any]) -> list[str]:
+def _cross_checks(values: Mapping[str, Any], has_clients: bool) -> list[str]:
     """Rules between settings; only settings that parsed take part."""
     problems = []
     keys = BY_KEY["http.api_keys"]
-    if "http.api_keys" in values and not values["http.api_keys"]:
+    if "http.api_keys" in values and not values["http.api_keys"] and not has_clients:
         problems.append(
             f"http.api_keys: API keys required; set {keys.env} (comma-separated), "
-            f"{keys.file_env}, or {keys.file_key} in [http] (a file with one key per line)"
+            f"{keys.file_env}, or {keys.file_key} in [http] (a file with one key per line),"
+            " or give each calling system its own keys in a [clients.NAME] table"
         )
     for low, high in [
         ("smpp.reconnect_min_delay", "smpp.reconnect_max_delay"),

@@ -153,6 +153,13 @@ SUBMIT_CONGESTION = Counter(
     ["session", "kind"],
     registry=REGISTRY,
 )
+CLIENT_RATE_LIMITED = Counter(
+    "smpp_gateway_client_rate_limited_total",
+    "Requests answered 429 because the client's rate (clients.NAME.rate) was spent; "
+    "nothing of them was stored. Unit: requests.",
+    ["client"],
+    registry=REGISTRY,
+)
 SUBMIT_RATE = Gauge(
     "smpp_gateway_submit_rate_per_second",
     "submit_sm written over the last second by this daemon's sessions together. Unit: "

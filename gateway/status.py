@@ -77,6 +77,10 @@ def show_status(
     cfg: Any, timeout: float = 5.0, client_cert: str | None = None, client_key: str | None = None
 ) -> int:
     url = status_url(cfg.http.listen, tls=bool(cfg.http.tls_certificate))
+    if not cfg.http.api_keys:  # clients' keys are hashes in the file: nothing to present
+        print(f"status: {url}: needs a key in http.api_keys (SMPP_GATEWAY_HTTP_API_KEYS)",
+              file=sys.stderr)  # fmt: skip
+        return 2
     try:
         connection = connect(cfg, timeout, client_cert, client_key)
         try:

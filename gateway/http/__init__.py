@@ -9,6 +9,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from gateway import metrics
+from gateway.clients import Directory
 from gateway.http import body, bulk, converted, formats, health, openapi, sms, usage
 from gateway.http.auth import authenticate
 from gateway.http.context import Services
@@ -22,6 +23,7 @@ def create_app(services: Services) -> Flask:
     app.extensions["gateway"] = services
     app.config["MAX_CONTENT_LENGTH"] = services.config.http.max_body_bytes
     assert isinstance(app.json, DefaultJSONProvider)
+    directory = Directory(services.config.clients)
     app.json.sort_keys = False  # the provider's field order, as callers know it
     app.register_blueprint(health.blueprint)
     app.register_blueprint(sms.blueprint)
@@ -33,10 +35,14 @@ def create_app(services: Services) -> Flask:
         g.started = time.perf_counter()
         if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
             return None
-        key_id = authenticate(request, services.config.http.api_keys)
-        if key_id is None:
+        found = authenticate(request, directory)
+        if found is None:
             return error(UNAUTHORIZED_TEXT, 401)
-        g.api_key_id = key_id
+        client, g.api_key_id = found
+        address = request.remote_addr or ""
+        if not client.admits(address):
+            return error(f"client {client.name!r} does not accept requests from {address}", 403)
+        g.client = client
         return None
 
     body.install(app)  # these hooks run after _authenticate, in this order

@@ -1,12 +1,15 @@
-"""API keys: `X-Mitto-API-Key` (the provider's header) or `Authorization: Bearer`."""
+"""API keys: `X-Mitto-API-Key` (the provider's header) or `Authorization: Bearer`.
+
+A key is looked up by its SHA-256 in the clients' directory (gateway/clients.py), so the
+configuration may hold hashes only and no comparison runs on the secret itself."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-from collections.abc import Iterable
 
 from flask import Request
+
+from gateway.clients import Client, Directory
 
 
 def presented_key(request: Request) -> str | None:
@@ -24,12 +27,10 @@ def key_id(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def authenticate(request: Request, keys: Iterable[str]) -> str | None:
-    """The key's id when the request carries a configured key, else None (constant time)."""
+def authenticate(request: Request, directory: Directory) -> tuple[Client, str] | None:
+    """The client whose key the request carries, and the key's id; None without one."""
     presented = presented_key(request)
     if presented is None:
         return None
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(presented.encode(), key.encode())
-    return key_id(presented) if matched else None
+    client = directory.find(presented)
+    return None if client is None else (client, key_id(presented))

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, g
 from gateway import metrics
 from gateway.http import idempotency
 from gateway.http.bulk_compose import BulkResult, compose_bulk, receivers
+from gateway.http.client_rate import over_rate
 from gateway.http.context import Services
 from gateway.http.params import BadParameter, BadRequest
 from gateway.http.responses import RESPONSE_TEXT, error, json_response, timestamp
@@ -42,6 +43,7 @@ def send() -> Response:
             new_id=svc.new_id,
             created_at=now_ns / 1e9,
             stamp=timestamp(now_ns),
+            client=g.client,
         )
     except BadRequest as exc:
         return error(str(exc), 400)
@@ -49,6 +51,10 @@ def send() -> Response:
         return error(str(exc), 400, field=exc.name)
     status = 200 if 0 in result.codes else svc.config.http.validation_http_status
     response = json_response(result.body(), status)
+    parts = sum(len(m.segments) for m in result.messages)
+    limited = over_rate(svc.store, g.client, parts)
+    if limited is not None:
+        return limited
     if result.messages:
         try:
             earlier = svc.sender.accept(result.messages, key, idempotency.answer(response))

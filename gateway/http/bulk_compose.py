@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import sms
+from gateway.clients import Client
 from gateway.config import Config
 from gateway.http.compose import checked_callback, compose
 from gateway.http.params import BadParameter
@@ -95,6 +96,7 @@ def compose_bulk(
     new_id: Callable[[], uuid.UUID],
     created_at: float,
     stamp: str,
+    client: Client | None = None,
 ) -> BulkResult:
     """Validate and encode one message per receiver; BadParameter for the whole request."""
     result = BulkResult()
@@ -113,6 +115,7 @@ def compose_bulk(
                 concat_ref=concat_ref,
                 encode=encode,
                 check_callback=check_callback,
+                client=client,
             )
         except sms.SmsError as exc:
             if exc.code not in RECEIVER_CODES:

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway import lifecycle, sms
+from gateway.clients import Client
 from gateway.config import Config
 from gateway.http.params import BadParameter, optional_bool, optional_int, optional_str
 from gateway.model import NewMessage, Segment, SubmitParams
+from gateway.sms import errors
 from gateway.webhooks import urls
 
 MAX_VALIDITY_MINUTES = 20160  # 14 days; relative validity in SMPP 3.4 allows up to 99 days
@@ -90,6 +92,7 @@ def compose(
     concat_ref: int | None = None,
     encode: Callable[..., sms.EncodedMessage] = sms.encode_message,
     check_callback: Callable[[str, tuple[str, ...]], str] = checked_callback,
+    client: Client | None = None,
 ) -> Composed:
     """Validate and encode one send.
 
@@ -99,15 +102,22 @@ def compose(
     """
     smpp = config.smpp
     type_ = sms.parse_type(optional_str(params, "type", 16))
+    from_given = optional_str(params, "from", 64)
+    if client is not None and not from_given and client.default_sender:
+        from_given = client.default_sender
     sender = sms.sender_address(
-        optional_str(params, "from", 64),
+        from_given,
         alnum_ton=smpp.alnum_sender_ton,
         alnum_npi=smpp.alnum_sender_npi,
         numeric_ton=smpp.numeric_sender_ton,
         numeric_npi=smpp.numeric_sender_npi,
     )
+    if client is not None and (refused := client.sender_refusal(str(from_given))):
+        raise sms.SmsError(errors.INVALID_SENDER, refused)
     to_given = receiver if receiver is not None else optional_str(params, "to", 64)
     to = sms.normalize_receiver(to_given)
+    if client is not None and (refused := client.receiver_refusal(to)):
+        raise sms.SmsError(errors.INVALID_RECEIVER, refused)
     destination = sms.receiver_address(to, ton=smpp.dest_addr_ton, npi=smpp.dest_addr_npi)
     text = optional_str(params, "text", 40_000)
     validity = optional_int(params, "validity", 1, MAX_VALIDITY_MINUTES)

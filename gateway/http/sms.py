@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, g
 
 from gateway import metrics, sms
 from gateway.http import idempotency
+from gateway.http.client_rate import over_rate
 from gateway.http.compose import compose
 from gateway.http.context import Services
 from gateway.http.params import BadParameter
@@ -45,6 +46,7 @@ def send() -> Response:
             api_key_id=g.api_key_id,
             message_id=svc.new_id(),
             created_at=now_ns / 1e9,
+            client=g.client,
         )
     except sms.SmsError as exc:
         return _refused(base, exc.code, exc.detail)
@@ -61,6 +63,9 @@ def send() -> Response:
     if composed.test:
         metrics.API_RESPONSE_CODES.labels("0").inc()
         return json_response({**body, "test": True})
+    limited = over_rate(svc.store, g.client, composed.parts)
+    if limited is not None:
+        return limited
     response = json_response({"id": message.id, **body})
     try:
         earlier = svc.sender.accept([message], key, idempotency.answer(response))

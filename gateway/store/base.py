@@ -337,9 +337,12 @@ class Store(Protocol):
         Synchronous (a write): for limits checked per request, not per message."""
         ...
 
-    def take_tokens(self, bucket: str, rate: float, burst: float, count: int) -> tuple[int, float]:
-        """Take up to `count` tokens at once: (taken, 0.0), or (0, seconds until one).
-        Synchronous; for a per-message limit, taken in batches (engine's AccountPace)."""
+    def take_tokens(
+        self, bucket: str, rate: float, burst: float, count: int, whole: bool = False
+    ) -> tuple[int, float]:
+        """Take up to `count` tokens at once: (taken, 0.0), or (0, seconds until one);
+        `whole`: all or none (a request's parts). Synchronous; for a per-message limit,
+        taken in batches (account_rate.py)."""
         ...
 
     def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:

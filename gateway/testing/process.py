@@ -29,11 +29,22 @@ def _toml_value(value: Any) -> str:
 
 
 def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
+    """A TOML file; a table value (e.g. clients={"crm": {...}}) becomes [section.key]."""
     lines = []
     for section, values in sections.items():
-        lines.append(f"[{section}]")
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
-        lines.append("")
+        tables = {k: v for k, v in values.items() if isinstance(v, dict)}
+        if len(tables) < len(values):
+            lines.append(f"[{section}]")
+            lines.extend(
+                f"{key} = {_toml_value(value)}"
+                for key, value in values.items()
+                if key not in tables
+            )
+            lines.append("")
+        for name, table in tables.items():
+            lines.append(f"[{section}.{name}]")
+            lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
+            lines.append("")
     path.write_text("\n".join(lines))
     return path
 

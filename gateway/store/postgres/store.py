@@ -407,9 +407,18 @@ class PostgresStore(SharedOperations):
         op = Locked(take, areas=(f"rate:{bucket}",))  # daemons take in turn
         return self._writers.any().call(op, label=f"take a {bucket} token", timeout=10.0)
 
-    def take_tokens(self, bucket: str, rate: float, burst: float, count: int) -> tuple[int, float]:
+    def take_tokens(
+        self, bucket: str, rate: float, burst: float, count: int, whole: bool = False
+    ) -> tuple[int, float]:
+        now = self._clock()
         take = partial(
-            api.take_tokens, bucket=bucket, rate=rate, burst=burst, count=count, now=self._clock()
+            api.take_tokens,
+            bucket=bucket,
+            rate=rate,
+            burst=burst,
+            count=count,
+            now=now,
+            whole=whole,
         )
         op = Locked(take, areas=(f"rate:{bucket}",))
         return self._writers.any().call(op, label=f"take {bucket} tokens", timeout=10.0)

@@ -97,15 +97,25 @@ def take_token(conn: Connection, *, bucket: str, rate: float, burst: float, now:
 
 
 def take_tokens(
-    conn: Connection, *, bucket: str, rate: float, burst: float, count: int, now: float
+    conn: Connection,
+    *,
+    bucket: str,
+    rate: float,
+    burst: float,
+    count: int,
+    now: float,
+    whole: bool = False,
 ) -> tuple[int, float]:
     """Take up to `count` whole tokens from `bucket` (refilled at `rate` per second, at
     most `burst` kept): (tokens taken, 0.0), or (0, the seconds until one will be
+    there); with `whole`, all `count` or none (then the seconds until `count` will be
     there). Runs in the writer's transaction, so concurrent takers are serialised
     (PostgreSQL: under the bucket's advisory lock)."""
     row = conn.execute("SELECT tokens, at FROM rate_buckets WHERE bucket = ?", (bucket,)).fetchone()
     tokens = burst if row is None else min(burst, row[0] + max(0.0, now - row[1]) * rate)
     taken = max(0, min(count, int(tokens)))
+    if whole and taken < count:
+        taken = 0
     # `now` was read when the call was queued: a taker queued earlier may commit after a
     # later one. The bucket's time never goes back, or that span would refill twice.
     at = now if row is None else max(now, row[1])
@@ -114,4 +124,4 @@ def take_tokens(
         " ON CONFLICT (bucket) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
         (bucket, tokens - taken, at),
     )
-    return taken, 0.0 if taken else (1.0 - tokens) / rate
+    return taken, 0.0 if taken else ((count if whole else 1) - tokens) / rate

@@ -396,9 +396,18 @@ class SQLiteStore(SharedOperations):
         op = partial(api.take_token, bucket=bucket, rate=rate, burst=burst, now=self._clock())
         return self._writer.call(op, label=f"take a {bucket} token", timeout=10.0)
 
-    def take_tokens(self, bucket: str, rate: float, burst: float, count: int) -> tuple[int, float]:
+    def take_tokens(
+        self, bucket: str, rate: float, burst: float, count: int, whole: bool = False
+    ) -> tuple[int, float]:
+        now = self._clock()
         op = partial(
-            api.take_tokens, bucket=bucket, rate=rate, burst=burst, count=count, now=self._clock()
+            api.take_tokens,
+            bucket=bucket,
+            rate=rate,
+            burst=burst,
+            count=count,
+            now=now,
+            whole=whole,
         )
         return self._writer.call(op, label=f"take {bucket} tokens", timeout=10.0)
 

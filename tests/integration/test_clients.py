@@ -1,0 +1,161 @@
+"""Clients and their policy against a real daemon and simulator (issue 14): senders,
+destinations, rate, keys by hash, client IP allow-list. What reaches the SMSC is counted
+at the simulator; every refusal must leave nothing there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from gateway.clients import key_hash
+from gateway.testing.process import GatewayProcess
+from gateway.testing.simulator import SimulatorProcess
+from gateway.testing.waiting import wait_for
+from tests.integration.helpers import all_submits
+
+CRM_KEY = "crm-key-0123456789abcdef"
+NEW_KEY = "crm-key-rotated-fedcba987654"
+SHOP_KEY = "shop-key-0123456789abcdef"
+CLIENTS = {
+    "crm": {
+        "api_keys": [f"sha256:{key_hash(CRM_KEY)}", f"sha256:{key_hash(NEW_KEY)}"],
+        "senders": ["Acme*"],
+        "default_sender": "AcmeBank",
+        "allowed_countries": ["DE", "AUT"],
+    },
+    "shop": {"api_keys": [f"sha256:{key_hash(SHOP_KEY)}"], "allowed_ips": ["10.0.0.0/8"]},
+}
+
+
+def start(
+    start_gateway: Callable[..., GatewayProcess], sim: SimulatorProcess, **more: dict
+) -> GatewayProcess:
+    return start_gateway(sim.port, clients={**CLIENTS, **more})
+
+
+def test_senders_and_default_sender(start_gateway, sim: SimulatorProcess) -> None:
+    gateway = start(start_gateway, sim)
+    other = gateway.request(
+        "POST", "/sms", {"from": "Other", "to": "491701234567", "text": "x"}, key=CRM_KEY
+    )
+    assert other.json()["responseCode"] == 6
+    assert "Other" in other.json()["detail"] and "crm" in other.json()["detail"]
+    given = gateway.request("POST", "/sms", {"to": "491701234567", "text": "hi"}, key=NEW_KEY)
+    assert given.json()["responseCode"] == 0  # the rotated key works as well
+    (submit,) = wait_for(lambda: all_submits(sim), timeout=15, what="the submit_sm")
+    assert submit["source_addr"] == "AcmeBank" and submit["destination_addr"] == "491701234567"
+
+
+def test_destinations_per_receiver_in_a_bulk(start_gateway, sim: SimulatorProcess) -> None:
+    gateway = start(start_gateway, sim)
+    to = [
+        "491701234560", "436641234561", "41791234562", "491701234563", "436641234564",
+        "12025550165", "491701234566", "436641234567", "447700900168", "491701234569",
+    ]  # fmt: skip
+    answer = gateway.request(
+        "POST", "/smsbulk", {"from": "Acme", "to": to, "text": "x"}, key=CRM_KEY
+    ).json()
+    codes = [m.get("responseCode", 0) for m in answer["messages"]]
+    assert [m["to"] for m in answer["messages"]] == to  # order kept
+    assert codes == [0, 0, 8, 0, 0, 8, 0, 0, 8, 0]
+    assert "CHE" in answer["messages"][2]["detail"]
+    allowed = {n for n, code in zip(to, codes, strict=True) if code == 0}
+    wait_for(lambda: len(all_submits(sim)) >= 7, timeout=15, what="7 submit_sm")
+    assert {s["destination_addr"] for s in all_submits(sim)} == allowed
+
+
+def test_a_hashed_key_works_and_no_plain_key_is_in_config_or_log(
+    start_gateway, sim: SimulatorProcess
+) -> None:
+    gateway = start(start_gateway, sim)
+    assert (
+        gateway.request("POST", "/sms", {"to": "491701234567", "text": "x"}, key=CRM_KEY).status
+        == 200
+    )
+    assert gateway.request("GET", "/status", key="not-a-key").status == 401
+    for text in (gateway.config_path.read_text(), gateway.log()):
+        assert CRM_KEY not in text and NEW_KEY not in text
+
+
+def test_client_ip_allow_list(start_gateway, sim: SimulatorProcess) -> None:
+    gateway = start(start_gateway, sim)
+    refused = gateway.request(
+        "POST", "/sms", {"from": "Shop", "to": "491701234567", "text": "x"}, key=SHOP_KEY
+    )
+    assert refused.status == 403 and "127.0.0.1" in refused.json()["error"]
+    assert sim.stats()["submit_sm"] == 0
+
+
+FAST = {"fast": {"api_keys": ["fast-key-0123456789"], "rate": 50, "burst": 50}}
+
+
+def check_rate(sim: SimulatorProcess, daemons: list[GatewayProcess]) -> None:
+    """200 requests as fast as 16 threads send them, spread over `daemons`: at most the
+    burst plus what refilled meanwhile is accepted, the rest is 429 with Retry-After,
+    and exactly the accepted ones reach the SMSC."""
+    statuses, elapsed = send_many(daemons, "fast-key-0123456789", 200)
+    accepted = [number for number, (status, _) in statuses.items() if status == 200]
+    limited = [retry for status, retry in statuses.values() if status == 429]
+    assert 50 <= len(accepted) <= 50 + 50 * elapsed + 1, (len(accepted), elapsed)
+    assert len(accepted) + len(limited) == 200 and all(r and int(r) >= 1 for r in limited)
+    wait_for(lambda: len(all_submits(sim)) >= len(accepted), timeout=20, what="the accepted")
+    assert sorted(s["destination_addr"] for s in all_submits(sim)) == sorted(accepted)
+    counted = sum(
+        d.metric("smpp_gateway_client_rate_limited_total", client="fast") for d in daemons
+    )
+    assert counted == len(limited)
+
+
+def test_rate_limit_answers_429_and_stores_nothing_over_it(start_gateway, sim) -> None:
+    check_rate(sim, [start(start_gateway, sim, **FAST)])
+
+
+@pytest.mark.postgres_only
+def test_the_rate_limit_holds_across_two_daemons(start_gateway, sim) -> None:
+    check_rate(sim, [start(start_gateway, sim, **FAST) for _ in range(2)])
+
+
+def send_many(
+    daemons: list[GatewayProcess], key: str, n: int
+) -> tuple[dict[str, tuple[int, str | None]], float]:
+    """POST /sms n times from 16 threads, in turn to each daemon: by number, the status
+    and Retry-After; and the seconds it all took."""
+
+    def one(i: int) -> tuple[str, tuple[int, str | None]]:
+        number = f"4917012{i:05d}"
+        body = json.dumps({"from": "Fast", "to": number, "text": "x"}).encode()
+        request = urllib.request.Request(
+            daemons[i % len(daemons)].base_url + "/sms",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "X-Mitto-API-Key": key},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return number, (response.status, None)
+        except urllib.error.HTTPError as exc:
+            return number, (exc.code, exc.headers.get("Retry-After"))
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        answers = dict(pool.map(one, range(n)))
+    return answers, time.monotonic() - started
+
+
+def test_new_key_prints_a_key_once_and_the_line_that_names_it_by_hash(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "clients", "new-key", "billing"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+    lines = out.splitlines()
+    key = lines[1]
+    assert f'api_keys = ["sha256:{key_hash(key)}"]' in out and "[clients.billing]" in out
+    assert out.count(key) == 1 and len(key) >= 32

@@ -1,0 +1,96 @@
+"""[clients.NAME] tables: parsing, every problem check-config reports, and each policy
+decision (gateway/clients.py, pure)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from gateway.clients import DEFAULT, Client, Directory, key_hash, new_key, parse
+from gateway.config_load import ConfigError, build_config
+
+ENV = {"SMPP_GATEWAY_HTTP_API_KEYS": "global-key"}
+
+
+def test_global_keys_are_the_default_client_and_tables_add_clients() -> None:
+    cfg = build_config(
+        {"clients": {"crm": {"api_keys": ["crm-key", f"sha256:{key_hash('crm-2')}"]}}}, ENV
+    )
+    directory = Directory(cfg.clients)
+    assert directory.names == (DEFAULT, "crm")
+    found = directory.find("global-key")
+    assert found is not None and found.name == DEFAULT
+    assert [directory.find(k).name for k in ("crm-key", "crm-2")] == ["crm", "crm"]  # type: ignore[union-attr]
+    assert directory.find("nobody") is None
+
+
+def test_clients_without_global_keys_are_enough() -> None:
+    cfg = build_config({"clients": {"crm": {"api_keys": ["crm-key"]}}}, {})
+    assert [c.name for c in cfg.clients] == ["crm"]
+    with pytest.raises(ConfigError, match=r"clients\.NAME"):
+        build_config({}, {})  # no key anywhere
+
+
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ({"api_keys": []}, "crm.api_keys: at least one key"),
+        ({"api_keys": ["sha256:abc"]}, "64 hex digits"),
+        ({"api_keys": ["k"], "allowed_countries": ["XX"]}, "'XX' is no ISO 3166"),
+        ({"api_keys": ["k"], "denied_prefixes": ["+44x"]}, "prefixes are digits"),
+        ({"api_keys": ["k"], "allowed_ips": ["10.0.0.0/33"]}, "crm.allowed_ips: '10.0.0.0/33'"),
+        ({"api_keys": ["k"], "rate": -1}, "rate: expected a number >= 0"),
+        ({"api_keys": ["k"], "colour": "red"}, "crm.colour: unknown key"),
+        ({"api_keys": ["k"], "senders": ["Acme*"], "default_sender": "Other"}, "default_sender"),
+        ({"api_keys": ["global-key"]}, "a key of client 'default' too"),
+    ],
+)
+def test_each_problem_is_reported(table: dict, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config({"clients": {"crm": table}}, ENV)
+    assert problem in str(caught.value)
+
+
+def test_a_bad_name_is_refused() -> None:
+    _, problems = parse({"bad name!": {"api_keys": ["k"]}}, ())
+    assert problems and "letters, digits" in problems[0]
+
+
+def test_policy_decisions() -> None:
+    client, problems = parse(
+        {
+            "crm": {
+                "api_keys": ["k"],
+                "senders": ["Acme*", "12345"],
+                "allowed_countries": ["DE", "AUT"],
+                "denied_prefixes": ["4915"],
+                "allowed_ips": ["10.0.0.0/8", "::1/128"],
+            }
+        },
+        (),
+    )
+    assert not problems
+    crm: Client = client[0]
+    assert crm.sender_refusal("AcmeBank") is None and crm.sender_refusal("12345") is None
+    assert "Other" in (crm.sender_refusal("Other") or "")
+    assert crm.receiver_refusal("491701234567") is None  # DE
+    assert crm.receiver_refusal("436641234567") is None  # AT by its alpha-3
+    assert "CHE" in (crm.receiver_refusal("41791234567") or "")
+    assert "denied prefix" in (crm.receiver_refusal("491511234567") or "")
+    assert crm.admits("10.1.2.3") and crm.admits("::1")
+    assert not crm.admits("127.0.0.1") and not crm.admits("not an address")
+    assert crm.allowed_ips[0] == ipaddress.ip_network("10.0.0.0/8")
+
+
+def test_no_policy_allows_everything() -> None:
+    anyone = Client("x")
+    assert anyone.sender_refusal("Whoever") is None
+    assert anyone.receiver_refusal("12025550123") is None and anyone.admits("192.0.2.1")
+
+
+def test_new_key_names_the_key_by_its_hash_only() -> None:
+    key, lines = new_key("crm")
+    assert key not in lines and key_hash(key) in lines
+    cfg = build_config({"clients": {"crm": {"api_keys": [lines.split('"')[1]]}}}, {})
+    assert Directory(cfg.clients).find(key) is not None
