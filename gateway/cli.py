@@ -82,6 +82,20 @@ def _webhooks(args: argparse.Namespace) -> int:
     return admin.replay(cfg.store.url or cfg.store.path, None if args.all else args.ids)
 
 
+def _opt_out(args: argparse.Namespace) -> int:
+    from gateway import opt_out
+
+    cfg = _load(args)
+    if cfg is None:
+        return 2
+    where = cfg.store.url or cfg.store.path
+    if args.opt_out_command == "list":
+        return opt_out.list_entries(where, args.limit)
+    if args.opt_out_command == "add":
+        return opt_out.add_entry(where, args.sender, args.receiver, args.reason)
+    return opt_out.remove_entry(where, args.sender, args.receiver)
+
+
 def _new_key(args: argparse.Namespace) -> int:
     """A fresh key, shown once; the config names it by its hash only."""
     from gateway.clients import NAME_RULE, new_key, valid_name
@@ -149,6 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (dead, again):
         _add_config_argument(sub)
         sub.set_defaults(func=_webhooks)
+
+    opt = commands.add_parser("opt-out", help="handsets that asked a number to stop")
+    opt_commands = opt.add_subparsers(dest="opt_out_command", required=True)
+    listed = opt_commands.add_parser("list", help="sender, receiver, when, why; newest first")
+    listed.add_argument("--limit", type=int, default=100, help="most entries shown (default 100)")
+    added = opt_commands.add_parser("add", help="refuse sends from SENDER to RECEIVER")
+    removed = opt_commands.add_parser("remove", help="allow sends from SENDER to RECEIVER again")
+    for sub in (added, removed):
+        sub.add_argument("sender", help="our number (a send's `from`)")
+        sub.add_argument("receiver", help="the handset (a send's `to`)")
+    added.add_argument("--reason", default="added by an operator", help="kept with the entry")
+    for sub in (listed, added, removed):
+        _add_config_argument(sub)
+        sub.set_defaults(func=_opt_out)
 
     clients = commands.add_parser("clients", help="calling systems and their API keys")
     clients_commands = clients.add_subparsers(dest="clients_command", required=True)

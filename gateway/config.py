@@ -336,6 +336,9 @@ class WebhooksSettings(Section):
     body_template: str = setting("",
         "POST body template for callbacks with <name>, $name$ or ~name~ placeholders; empty: "
         "none.")
+    stop_words: tuple[str, ...] = setting(("STOP", "STOPP", "UNSUBSCRIBE"),
+        "An inbound message that is one of these words (case and spaces ignored) puts its "
+        "sender on the opt-out list of the number it wrote to; empty: no opt-out by text.")
     body_content_type: str = setting("application/json",
         "Content-Type of a body built from a template.", validate=v.non_empty)
     notify_statuses: tuple[str, ...] = setting(lifecycle.NOTIFIABLE,

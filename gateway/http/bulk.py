@@ -10,14 +10,15 @@ import logging
 
 from flask import Blueprint, Response, current_app, g
 
-from gateway import metrics
+from gateway import metrics, opt_out
 from gateway.http import idempotency
 from gateway.http.bulk_compose import BulkResult, compose_bulk, receivers
 from gateway.http.client_rate import over_rate
 from gateway.http.context import Services
 from gateway.http.params import BadParameter, BadRequest
 from gateway.http.responses import RESPONSE_TEXT, error, json_response, timestamp
-from gateway.store import StoreError
+from gateway.sms.errors import INVALID_RECEIVER
+from gateway.store import Store, StoreError
 
 log = logging.getLogger("gateway.http")
 
@@ -49,6 +50,10 @@ def send() -> Response:
         return error(str(exc), 400)
     except BadParameter as exc:
         return error(str(exc), 400, field=exc.name)
+    try:
+        _refuse_opted_out(svc.store, result)
+    except StoreError as exc:
+        return _store_failed(result, exc)
     status = 200 if 0 in result.codes else svc.config.http.validation_http_status
     response = json_response(result.body(), status)
     parts = sum(len(m.segments) for m in result.messages)
@@ -64,6 +69,17 @@ def send() -> Response:
             return idempotency.answer_from(earlier, key)
     _count_codes(result)
     return response
+
+
+def _refuse_opted_out(store: Store, result: BulkResult) -> None:
+    """Receivers on the sender's opt-out list (gateway/opt_out.py) get responseCode 8."""
+    if not result.messages:
+        return
+    sender = opt_out.address(result.messages[0].submit.source_addr)  # one sender per bulk
+    blocked = store.opted_out(sender, [m.receiver for m in result.messages])
+    if blocked:
+        ids = {m.id for m in result.messages if m.receiver in blocked}
+        result.refuse(ids, INVALID_RECEIVER, lambda m: opt_out.refusal(sender, m.receiver))
 
 
 def _count_codes(result: BulkResult) -> None:

@@ -52,6 +52,22 @@ class BulkResult:
         self.items.append(item)
         self.codes.append(code)
 
+    def refuse(self, message_ids: set[str], code: int, detail: Callable[[NewMessage], str]) -> None:
+        """Turn the items of these composed messages into refusals (`code`, `detail`); the
+        messages are not stored. Order and the other items stay."""
+        by_id = {m.id: m for m in self.messages if m.id in message_ids}
+        for index, item in enumerate(self.items):
+            message = by_id.get(item.get("id", ""))
+            if message is not None:
+                self.items[index] = {
+                    "to": item["to"],
+                    "responseCode": code,
+                    "responseText": RESPONSE_TEXT[code],
+                    "detail": detail(message),
+                }
+                self.codes[index] = code
+        self.messages = [m for m in self.messages if m.id not in message_ids]
+
     def code_counts(self) -> Counter[int]:
         """How many receivers got each responseCode (for the per-receiver metric)."""
         return Counter(self.codes)

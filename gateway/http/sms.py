@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g
 
-from gateway import metrics, sms
+from gateway import metrics, opt_out, sms
 from gateway.http import idempotency
 from gateway.http.client_rate import over_rate
 from gateway.http.compose import compose
@@ -63,6 +63,13 @@ def send() -> Response:
     if composed.test:
         metrics.API_RESPONSE_CODES.labels("0").inc()
         return json_response({**body, "test": True})
+    sender = opt_out.address(message.submit.source_addr)
+    try:
+        blocked = svc.store.opted_out(sender, [message.receiver])
+    except StoreError as exc:
+        return _store_refused(base, exc)
+    if blocked:
+        return _refused(base, 8, opt_out.refusal(sender, message.receiver))
     limited = over_rate(svc.store, g.client, composed.parts)
     if limited is not None:
         return limited
@@ -70,15 +77,19 @@ def send() -> Response:
     try:
         earlier = svc.sender.accept([message], key, idempotency.answer(response))
     except StoreError as exc:
-        log.error("store refused message: %s", exc)
-        metrics.API_RESPONSE_CODES.labels("1").inc()
-        return json_response(
-            {**base, "responseCode": 1, "responseText": RESPONSE_TEXT[1], "textLength": 0}, 503
-        )
+        return _store_refused(base, exc)
     if earlier is not None and key is not None:  # a concurrent request with the key won
         return idempotency.answer_from(earlier, key)
     metrics.API_RESPONSE_CODES.labels("0").inc()
     return response
+
+
+def _store_refused(base: dict[str, Any], exc: StoreError) -> Response:
+    log.error("store refused message: %s", exc)
+    metrics.API_RESPONSE_CODES.labels("1").inc()
+    return json_response(
+        {**base, "responseCode": 1, "responseText": RESPONSE_TEXT[1], "textLength": 0}, 503
+    )
 
 
 def _refused(base: dict[str, Any], code: int, detail: str) -> Response:

@@ -60,6 +60,10 @@ class StoreHooks:
     #: they are personal data, needed until then.
     keep_text: bool = False
 
+    def stops(self, message: InboundMessage) -> bool:
+        """Whether an inbound message asks its receiver number to stop (gateway/opt_out.py)."""
+        return False
+
 
 @dataclass
 class Effects:
@@ -90,6 +94,9 @@ class Journal:
     def inbound(self, message: InboundMessage) -> OutboxRow | None:
         self.effects.inbound.append(message)
         return self._counted(self._hooks.on_inbound(message))
+
+    def stops(self, message: InboundMessage) -> bool:
+        return self._hooks.stops(message)
 
     def new_id(self) -> str:
         return self._hooks.new_id()
@@ -343,6 +350,22 @@ class Store(Protocol):
         """Take up to `count` tokens at once: (taken, 0.0), or (0, seconds until one);
         `whole`: all or none (a request's parts). Synchronous; for a per-message limit,
         taken in batches (account_rate.py)."""
+        ...
+
+    def opted_out(self, sender: str, receivers: Sequence[str]) -> set[str]:
+        """Which of `receivers` asked `sender` to stop (the opt-out list). A read."""
+        ...
+
+    def add_opt_out(self, sender: str, receiver: str, reason: str) -> None:
+        """Put `receiver` on `sender`'s opt-out list (again: with the new time and reason)."""
+        ...
+
+    def remove_opt_out(self, sender: str, receiver: str) -> bool:
+        """Take the entry off; False when there was none."""
+        ...
+
+    def list_opt_outs(self, limit: int = 100) -> list[tuple[str, str, float, str]]:
+        """(sender, receiver, at, reason), newest first."""
         ...
 
     def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:

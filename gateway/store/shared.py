@@ -84,3 +84,20 @@ class SharedOperations:
 
     def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:
         return self._read(partial(api.usage, start=start, end=end))
+
+    # -- the opt-out list (gateway/opt_out.py) ---------------------------------------
+
+    def opted_out(self, sender: str, receivers: Sequence[str]) -> set[str]:
+        return self._read(partial(api.opted_out, sender=sender, receivers=receivers))
+
+    def add_opt_out(self, sender: str, receiver: str, reason: str) -> None:
+        op = partial(api.add_opt_out, sender=sender, receiver=receiver, at=self._clock(),
+                     reason=reason)  # fmt: skip
+        self._any_writer().call(op, label=f"opt-out {receiver}", timeout=10.0)
+
+    def remove_opt_out(self, sender: str, receiver: str) -> bool:
+        op = partial(api.remove_opt_out, sender=sender, receiver=receiver)
+        return bool(self._any_writer().call(op, label=f"opt-in {receiver}", timeout=10.0))
+
+    def list_opt_outs(self, limit: int = 100) -> list[tuple[str, str, float, str]]:
+        return self._read(partial(api.list_opt_outs, limit=limit))

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Mapping
 from urllib.parse import urlencode
 
+from gateway import opt_out
 from gateway.config import WebhooksSettings
 from gateway.model import InboundMessage, OutboxRow, StateChange
 from gateway.store.base import StoreHooks
@@ -35,6 +36,9 @@ class CallbackHooks(StoreHooks):
 
     def on_inbound(self, message: InboundMessage) -> OutboxRow | None:
         return build_inbound(message, self.settings, self.new_id)
+
+    def stops(self, message: InboundMessage) -> bool:
+        return opt_out.is_stop(message.text, self.settings.stop_words)
 
 
 def callback_parameters(change: StateChange) -> dict[str, str]:

@@ -61,7 +61,7 @@ def test_0009_compacts_a_store_of_delivered_messages_in_place(tmp_path: Path) ->
     apply_migrations(db, old)
     legacy_store.fill(db.cursor(), 25)
     db.commit()
-    assert apply_migrations(db, MIGRATIONS_DIR) == [9]
+    assert 9 in apply_migrations(db, MIGRATIONS_DIR)
     check_compacted(db.cursor(), 25)
     assert not db.execute("SELECT name FROM sqlite_master WHERE name = 'message_events'").fetchall()
     db.close()

@@ -566,7 +566,7 @@ def test_0009_compacts_a_store_of_delivered_messages_in_place(url: str, tmp_path
         apply_migrations(conn, old, dialect=POSTGRES)
         legacy_store.fill(conn.cursor(), 25, mark="%s")
         conn.commit()
-    assert migrate(url) == [9]
+    assert 9 in migrate(url)
     with psycopg.connect(url) as conn:
         check_compacted(conn.cursor(), 25)
         assert conn.execute("SELECT to_regclass('message_events')").fetchone() == (None,)

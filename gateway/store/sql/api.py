@@ -6,6 +6,8 @@ writer's transaction and never commit themselves; reads run in a reader's snapsh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gateway.lifecycle import State
 from gateway.model_api import Conversion, IdempotencyRecord, ReceiverUsage
 from gateway.store.sql import Connection
@@ -88,6 +90,42 @@ def convert(conn: Connection, *, message_id: str, api_key_id: str, at: float) ->
 def usage(conn: Connection, *, start: float, end: float) -> list[ReceiverUsage]:
     """Messages created in [start, end) that the SMSC took, per receiver."""
     return [ReceiverUsage(*row) for row in conn.execute(_USAGE, (start, end))]
+
+
+def opted_out(conn: Connection, *, sender: str, receivers: Sequence[str]) -> set[str]:
+    """Which of `receivers` are on `sender`'s opt-out list."""
+    found: set[str] = set()
+    for start in range(0, len(receivers), 500):
+        chunk = list(receivers[start : start + 500])
+        marks = ", ".join("?" * len(chunk))
+        found.update(
+            r[0]
+            for r in conn.execute(
+                f"SELECT receiver FROM opt_outs WHERE sender = ? AND receiver IN ({marks})",
+                (sender, *chunk),
+            )
+        )
+    return found
+
+
+def add_opt_out(conn: Connection, *, sender: str, receiver: str, at: float, reason: str) -> None:
+    conn.execute(
+        "INSERT INTO opt_outs (sender, receiver, at, reason) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (sender, receiver) DO UPDATE SET at = excluded.at, reason = excluded.reason",
+        (sender, receiver, at, reason),
+    )
+
+
+def remove_opt_out(conn: Connection, *, sender: str, receiver: str) -> bool:
+    cur = conn.execute("DELETE FROM opt_outs WHERE sender = ? AND receiver = ?", (sender, receiver))
+    return bool(cur.rowcount)
+
+
+def list_opt_outs(conn: Connection, *, limit: int) -> list[tuple[str, str, float, str]]:
+    rows = conn.execute(
+        "SELECT sender, receiver, at, reason FROM opt_outs ORDER BY at DESC LIMIT ?", (limit,)
+    )
+    return [tuple(r) for r in rows]
 
 
 def take_token(conn: Connection, *, bucket: str, rate: float, burst: float, now: float) -> float:

@@ -6,10 +6,11 @@ together, before the SMSC gets its deliver_sm_resp.
 
 from __future__ import annotations
 
+from gateway import opt_out
 from gateway.model import InboundMessage, InboundPart
 from gateway.sms.decoding import join_surrogates
 from gateway.store.base import Journal
-from gateway.store.sql import Connection, outbox
+from gateway.store.sql import Connection, api, outbox
 
 
 def record_inbound(conn: Connection, journal: Journal, part: InboundPart) -> None:
@@ -94,3 +95,11 @@ def _deliver_inbound(conn: Connection, journal: Journal, m: InboundMessage) -> N
     row = journal.inbound(m)
     if row is not None:
         outbox.insert(conn, row, m.received_at)
+    if journal.stops(m):  # a stop word: the handset leaves the list of the number it wrote to
+        api.add_opt_out(
+            conn,
+            sender=opt_out.address(m.receiver),
+            receiver=opt_out.address(m.sender),
+            at=m.received_at,
+            reason=f"inbound {m.text.strip()!r} ({m.id})",
+        )
