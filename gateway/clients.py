@@ -14,6 +14,8 @@ senders, which destinations, how fast, from which addresses. Configured as TOML 
     denied_prefixes = ["4490"]
     rate = 50.0                                      # SMS parts per second; 0: no limit
     burst = 50.0                                     # parts at once (default: rate)
+    quota_day = 10000                                # SMS parts per UTC day; 0: none
+    quota_month = 200000                             # per UTC calendar month
     allowed_ips = ["10.0.0.0/8", "::1/128"]          # CIDRs; empty: any address
 
 A key is matched by its SHA-256, so the file may hold only hashes: no usable secret
@@ -31,6 +33,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway import countries
@@ -69,6 +72,8 @@ class Client:
     rate: float = 0.0
     burst: float = 0.0
     allowed_ips: tuple[Network, ...] = field(default=())
+    quota_day: int = 0  # SMS parts per UTC day; 0: none
+    quota_month: int = 0  # per UTC calendar month
 
     def sender_refusal(self, sender: str) -> str | None:
         """Why this client may not send as `sender` (None: it may)."""
@@ -156,7 +161,8 @@ def parse(table: Any, global_keys: tuple[str, ...]) -> tuple[tuple[Client, ...],
 
 _KEYS = {
     "api_keys", "senders", "default_sender", "allowed_countries", "denied_countries",
-    "allowed_prefixes", "denied_prefixes", "rate", "burst", "allowed_ips",
+    "allowed_prefixes", "denied_prefixes", "rate", "burst", "allowed_ips", "quota_day",
+    "quota_month",
 }  # fmt: skip
 
 
@@ -179,6 +185,8 @@ def _client(name: str, values: Mapping[str, Any], where: str) -> tuple[Client | 
             rate=rate,
             burst=_number(values, "burst") or rate,
             allowed_ips=_networks(values, "allowed_ips"),
+            quota_day=int(_number(values, "quota_day")),
+            quota_month=int(_number(values, "quota_month")),
         )
     except ValueError as exc:
         return None, [*problems, f"{where}.{exc}"]
@@ -239,3 +247,16 @@ def new_key(name: str) -> tuple[str, str]:
     """A fresh key and the config line that names it by its hash only."""
     key = secrets.token_urlsafe(32)
     return key, f'[clients.{name}]\napi_keys = ["{HASH_PREFIX}{key_hash(key)}"]'
+
+
+def quota_periods(client: Client, now: float) -> list[tuple[str, int, float]]:
+    """(period key, limit, when it resets) of each quota the client has, at `now` (UTC)."""
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    found = []
+    if client.quota_day:
+        found.append((day.strftime("%Y-%m-%d"), client.quota_day, (day + timedelta(days=1))))
+    if client.quota_month:
+        first = day.replace(day=1)
+        following = (first + timedelta(days=32)).replace(day=1)
+        found.append((first.strftime("%Y-%m"), client.quota_month, following))
+    return [(key, limit, reset.timestamp()) for key, limit, reset in found]

@@ -141,6 +141,8 @@ CLIENTS_EXAMPLE = (
     "# denied_prefixes = []",
     "# rate = 50.0                                # SMS parts per second; 0: no limit",
     "# burst = 50.0                               # parts at once (default: rate)",
+    "# quota_day = 10000                          # SMS parts per UTC day; 0: none",
+    "# quota_month = 200000                       # per UTC calendar month",
     '# allowed_ips = ["10.0.0.0/8"]               # CIDRs; empty: any address',
 )
 

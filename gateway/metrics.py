@@ -160,6 +160,14 @@ CLIENT_RATE_LIMITED = Counter(
     ["client"],
     registry=REGISTRY,
 )
+CLIENT_QUOTA_SPENT = Counter(
+    "smpp_gateway_client_quota_spent_total",
+    "Requests answered 429 because the client's quota of the day or month "
+    "(clients.NAME.quota_day, quota_month) was spent; nothing of them was stored. "
+    "Unit: requests.",
+    ["client"],
+    registry=REGISTRY,
+)
 SUBMIT_RATE = Gauge(
     "smpp_gateway_submit_rate_per_second",
     "submit_sm written over the last second by this daemon's sessions together. Unit: "

@@ -54,6 +54,7 @@ class NewMessage:
     reference: str | None = None
     callback: str | None = None
     notify_statuses: tuple[str, ...] = ()  # empty: all
+    client: str = "default"  # the calling system (gateway/clients.py)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class MessageView:
     smpp_status: int | None
     smsc_message_ids: tuple[str | None, ...]
     history: tuple[tuple[float, str, str | None], ...] = field(default_factory=tuple)
+    client: str = "default"
 
 
 # -- receipts, inbound messages and webhooks ---------------------------------------------

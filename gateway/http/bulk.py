@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, g
 from gateway import metrics, opt_out
 from gateway.http import idempotency
 from gateway.http.bulk_compose import BulkResult, compose_bulk, receivers
-from gateway.http.client_rate import over_rate
+from gateway.http.client_rate import over_quota, over_rate
 from gateway.http.context import Services
 from gateway.http.params import BadParameter, BadRequest
 from gateway.http.responses import RESPONSE_TEXT, error, json_response, timestamp
@@ -57,7 +57,7 @@ def send() -> Response:
     status = 200 if 0 in result.codes else svc.config.http.validation_http_status
     response = json_response(result.body(), status)
     parts = sum(len(m.segments) for m in result.messages)
-    limited = over_rate(svc.store, g.client, parts)
+    limited = over_rate(svc.store, g.client, parts) or over_quota(svc.store, g.client, parts)
     if limited is not None:
         return limited
     if result.messages:

@@ -1,21 +1,24 @@
-"""A client's rate (`rate` parts per second, `burst` at once) before anything is stored.
+"""A client's rate and quotas, checked before anything is stored (docs/clients.md).
 
-The bucket is a row in the store (`client:<name>`), so the limit holds however requests
-spread over HTTP workers and daemons. A request takes all its parts or none: over the
-limit it is answered 429 with Retry-After and nothing is stored, so a retry sends it
-once."""
+Rate: `rate` parts per second, `burst` at once; the bucket is a row in the store
+(`client:<name>`), so the limit holds however requests spread over HTTP workers and
+daemons. Quotas: parts per UTC day and month, counted in the store when a request passes.
+A request takes all its parts or none: over a limit it is answered 429 and nothing is
+stored, so a retry sends it once."""
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 
 from flask import Response
 
 from gateway import metrics
-from gateway.clients import Client
+from gateway.clients import Client, quota_periods
 from gateway.http.responses import json_response
 from gateway.store import Store, StoreError
+from gateway.timefmt import iso_from_seconds
 
 log = logging.getLogger("gateway.http")
 
@@ -46,4 +49,31 @@ def over_rate(store: Store, client: Client, parts: int) -> Response | None:
         429,
     )
     response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
+
+
+def over_quota(
+    store: Store, client: Client, parts: int, now: float | None = None
+) -> Response | None:
+    """The 429 answer when `parts` would pass one of the client's quotas; else None (and
+    the parts are counted)."""
+    periods = quota_periods(client, time.time() if now is None else now)
+    if not periods or parts <= 0:
+        return None
+    try:
+        spent = store.spend_quota(client.name, [(k, limit) for k, limit, _ in periods], parts)
+    except StoreError as exc:
+        log.error("store refused a quota count: %s", exc)
+        return json_response("Internal error", 503)
+    if spent is None:
+        return None
+    key, limit, resets = next(p for p in periods if p[0] == spent)
+    metrics.CLIENT_QUOTA_SPENT.labels(client.name).inc()
+    which = "day" if len(key) == 10 else "month"
+    response = json_response(
+        f"Quota spent: client {client.name!r} may send {limit} SMS parts a {which} ({key});"
+        f" it resets at {iso_from_seconds(resets)}",
+        429,
+    )
+    response.headers["Retry-After"] = str(max(1, math.ceil(resets - time.time())))
     return response

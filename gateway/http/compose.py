@@ -163,5 +163,6 @@ def compose(
         reference=optional_str(params, "reference", 255),
         callback=callback_url(params, config.webhooks.allowed_callback_hosts, check_callback),
         notify_statuses=notify_statuses(params),
+        client=client.name if client is not None else "default",
     )
     return Composed(message, optional_bool(params, "test"), len(encoded.payloads))

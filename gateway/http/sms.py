@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, g
 
 from gateway import metrics, opt_out, sms
 from gateway.http import idempotency
-from gateway.http.client_rate import over_rate
+from gateway.http.client_rate import over_quota, over_rate
 from gateway.http.compose import compose
 from gateway.http.context import Services
 from gateway.http.params import BadParameter
@@ -70,7 +70,9 @@ def send() -> Response:
         return _store_refused(base, exc)
     if blocked:
         return _refused(base, 8, opt_out.refusal(sender, message.receiver))
-    limited = over_rate(svc.store, g.client, composed.parts)
+    limited = over_rate(svc.store, g.client, composed.parts) or over_quota(
+        svc.store, g.client, composed.parts
+    )
     if limited is not None:
         return limited
     response = json_response({"id": message.id, **body})
@@ -130,5 +132,6 @@ def message_status(message_id: str) -> Response:
                 {"timestamp": timestamp(int(at * 1e9)), "state": state, "detail": detail}
                 for at, state, detail in view.history
             ],
+            "client": view.client,
         }
     )

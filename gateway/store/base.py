@@ -352,6 +352,11 @@ class Store(Protocol):
         taken in batches (account_rate.py)."""
         ...
 
+    def spend_quota(self, client: str, limits: Sequence[tuple[str, int]], parts: int) -> str | None:
+        """Count a request's parts against a client's quotas, all or none: the period
+        (e.g. "2026-12-01") whose quota is spent, or None when counted. Synchronous."""
+        ...
+
     def opted_out(self, sender: str, receivers: Sequence[str]) -> set[str]:
         """Which of `receivers` asked `sender` to stop (the opt-out list). A read."""
         ...

@@ -85,6 +85,10 @@ class SharedOperations:
     def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:
         return self._read(partial(api.usage, start=start, end=end))
 
+    def spend_quota(self, client: str, limits: Sequence[tuple[str, int]], parts: int) -> str | None:
+        op = partial(api.spend_quota, client=client, limits=limits, parts=parts)
+        return self._any_writer().call(op, label=f"quota {client}", timeout=10.0)
+
     # -- the opt-out list (gateway/opt_out.py) ---------------------------------------
 
     def opted_out(self, sender: str, receivers: Sequence[str]) -> set[str]:

@@ -50,6 +50,7 @@ def test_senders_and_default_sender(start_gateway, sim: SimulatorProcess) -> Non
     assert "Other" in other.json()["detail"] and "crm" in other.json()["detail"]
     given = gateway.request("POST", "/sms", {"to": "491701234567", "text": "hi"}, key=NEW_KEY)
     assert given.json()["responseCode"] == 0  # the rotated key works as well
+    assert gateway.get(f"/sms/{given.json()['id']}").json()["client"] == "crm"
     (submit,) = wait_for(lambda: all_submits(sim), timeout=15, what="the submit_sm")
     assert submit["source_addr"] == "AcmeBank" and submit["destination_addr"] == "491701234567"
 
@@ -159,3 +160,21 @@ def test_new_key_prints_a_key_once_and_the_line_that_names_it_by_hash(tmp_path: 
     key = lines[1]
     assert f'api_keys = ["sha256:{key_hash(key)}"]' in out and "[clients.billing]" in out
     assert out.count(key) == 1 and len(key) >= 32
+
+
+def test_the_daily_quota_refuses_the_request_that_would_pass_it(start_gateway, sim) -> None:
+    quota = {"quota": {"api_keys": ["quota-key-0123456789"], "quota_day": 5}}
+    gateway = start(start_gateway, sim, **quota)
+    answers = [
+        gateway.request(
+            "POST", "/sms", {"from": "Quota", "to": f"4917055{i:05d}", "text": "x"},
+            key="quota-key-0123456789",
+        )
+        for i in range(6)
+    ]  # fmt: skip
+    assert [a.status for a in answers] == [200] * 5 + [429]
+    text = answers[5].json()
+    assert "5 SMS parts a day" in text and "resets at" in text and "T00:00:00" in text
+    assert int(answers[5].headers["Retry-After"]) <= 86_400
+    wait_for(lambda: len(all_submits(sim)) >= 5, timeout=15, what="the five")
+    assert len(all_submits(sim)) == 5

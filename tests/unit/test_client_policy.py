@@ -4,11 +4,13 @@ decision (gateway/clients.py, pure)."""
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC, datetime
 
 import pytest
 
-from gateway.clients import DEFAULT, Client, Directory, key_hash, new_key, parse
+from gateway.clients import DEFAULT, Client, Directory, key_hash, new_key, parse, quota_periods
 from gateway.config_load import ConfigError, build_config
+from gateway.store import open_store
 
 ENV = {"SMPP_GATEWAY_HTTP_API_KEYS": "global-key"}
 
@@ -94,3 +96,25 @@ def test_new_key_names_the_key_by_its_hash_only() -> None:
     assert key not in lines and key_hash(key) in lines
     cfg = build_config({"clients": {"crm": {"api_keys": [lines.split('"')[1]]}}}, {})
     assert Directory(cfg.clients).find(key) is not None
+
+
+def test_quota_periods_and_when_they_reset() -> None:
+    client = Client("x", quota_day=10, quota_month=100)
+    now = datetime(2026, 12, 31, 23, 59, tzinfo=UTC).timestamp()
+    (day, limit, day_reset), (month, month_limit, month_reset) = quota_periods(client, now)
+    assert (day, limit, month, month_limit) == ("2026-12-31", 10, "2026-12", 100)
+    assert day_reset == month_reset == datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+    assert quota_periods(Client("none"), now) == []
+
+
+def test_spend_quota_counts_all_periods_or_none(tmp_path) -> None:
+    store = open_store(str(tmp_path / "q.db"))
+    try:
+        limits = [("2026-12-01", 5), ("2026-12", 7)]
+        assert store.spend_quota("x", limits, 3) is None
+        assert store.spend_quota("x", limits, 3) == "2026-12-01"  # 6 > 5: nothing counted
+        assert store.spend_quota("x", limits, 2) is None  # 5 today, 5 this month
+        assert store.spend_quota("x", [("2026-12-02", 5), ("2026-12", 7)], 3) == "2026-12"
+        assert store.spend_quota("y", limits, 5) is None  # another client's own count
+    finally:
+        store.close()

@@ -92,6 +92,25 @@ def usage(conn: Connection, *, start: float, end: float) -> list[ReceiverUsage]:
     return [ReceiverUsage(*row) for row in conn.execute(_USAGE, (start, end))]
 
 
+def spend_quota(
+    conn: Connection, *, client: str, limits: Sequence[tuple[str, int]], parts: int
+) -> str | None:
+    """Count `parts` against every (period, limit) of `client`, or none of them: the first
+    period whose limit they would pass (nothing counted), else None (all counted)."""
+    for period, limit in limits:
+        row = conn.execute(
+            "SELECT parts FROM client_quota WHERE client = ? AND period = ?", (client, period)
+        ).fetchone()
+        if (row[0] if row else 0) + parts > limit:
+            return period
+    conn.executemany(
+        "INSERT INTO client_quota (client, period, parts) VALUES (?, ?, ?) ON CONFLICT"
+        " (client, period) DO UPDATE SET parts = client_quota.parts + excluded.parts",
+        [(client, period, parts) for period, _ in limits],
+    )
+    return None
+
+
 def opted_out(conn: Connection, *, sender: str, receivers: Sequence[str]) -> set[str]:
     """Which of `receivers` are on `sender`'s opt-out list."""
     found: set[str] = set()

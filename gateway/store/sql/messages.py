@@ -22,7 +22,7 @@ _CHUNK = 500  # ids per IN (...) list, far below SQLite's variable limit
 _HEAD = ("id", "created_at", "api_key_id", "receiver", "receiver_as_given", "text", "text_length")
 _SUBMIT = tuple(f.name for f in fields(SubmitParams))
 _TAIL = ("expires_at", "reference", "callback", "notify_statuses", "segment_count", "state")
-_COLUMNS = (*_HEAD, *_SUBMIT, *_TAIL, "history")
+_COLUMNS = (*_HEAD, *_SUBMIT, *_TAIL, "history", "client")
 _INSERT_MESSAGE = (
     f"INSERT INTO messages ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 )
@@ -50,7 +50,9 @@ def accept_rows(messages: Sequence[NewMessage], now: float) -> AcceptRows:
         head = _head(m)
         if m.receiver_as_given == m.receiver:  # kept only where the caller wrote it otherwise
             head = (*head[:4], "", *head[5:])
-        msgs.append((*head, *_submit(m.submit), *tail, len(m.segments), accepted, entered))
+        msgs.append(
+            (*head, *_submit(m.submit), *tail, len(m.segments), accepted, entered, m.client)
+        )
         segs.extend((m.id, seg.seq, seg.payload) for seg in m.segments)
     return msgs, segs
 
@@ -154,7 +156,7 @@ def probe(conn: Connection) -> None:
 def view(conn: Connection, *, message_id: str) -> MessageView | None:
     row = conn.execute(
         "SELECT id, state, receiver, created_at, text_length, segment_count, reference,"
-        " error, smpp_status, history FROM messages WHERE id = ?",
+        " error, smpp_status, history, client FROM messages WHERE id = ?",
         (message_id,),
     ).fetchone()
     if row is None:
@@ -175,4 +177,5 @@ def view(conn: Connection, *, message_id: str) -> MessageView | None:
         smpp_status,
         smsc_message_ids=tuple(r[0] for r in ids),
         history=history.parse(row[9], created_at),
+        client=row[10],
     )
