@@ -336,6 +336,9 @@ class WebhooksSettings(Section):
     body_template: str = setting("",
         "POST body template for callbacks with <name>, $name$ or ~name~ placeholders; empty: "
         "none.")
+    client_parameter: str = setting("",
+        "Name of a callback parameter carrying the client that sent the message "
+        "(docs/clients.md); empty: none, the provider's callback shape.")
     stop_words: tuple[str, ...] = setting(("STOP", "STOPP", "UNSUBSCRIBE"),
         "An inbound message that is one of these words (case and spaces ignored) puts its "
         "sender on the opt-out list of the number it wrote to; empty: no opt-out by text.")

@@ -66,6 +66,20 @@ API_RESPONSE_CODES = Counter(
     ["code"],
     registry=REGISTRY,
 )
+CLIENT_RESPONSE_CODES = Counter(
+    "smpp_gateway_client_response_codes_total",
+    "Provider responseCode values returned, per receiver, by client ([clients.NAME]; "
+    "`default`: http.api_keys). Unit: receivers.",
+    ["client", "code"],
+    registry=REGISTRY,
+)
+
+
+def response_codes(code: str, count: int, client: str) -> None:
+    """`count` receivers answered `code` for `client` (labels bounded: configured clients)."""
+    API_RESPONSE_CODES.labels(code).inc(count)
+    CLIENT_RESPONSE_CODES.labels(client, code).inc(count)
+
 
 # -- Sends --------------------------------------------------------------------------------
 MESSAGES_ACCEPTED = Counter(

@@ -131,6 +131,7 @@ class StateChange:
     submitted_at: float | None
     error_code: int | None
     cost: float | None = None
+    client: str = "default"
 
 
 @dataclass(frozen=True)

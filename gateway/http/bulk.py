@@ -84,11 +84,11 @@ def _refuse_opted_out(store: Store, result: BulkResult) -> None:
 
 def _count_codes(result: BulkResult) -> None:
     for code, count in result.code_counts().items():
-        metrics.API_RESPONSE_CODES.labels(str(code)).inc(count)
+        metrics.response_codes(str(code), count, g.client.name)
 
 
 def _store_failed(result: BulkResult, exc: StoreError) -> Response:
     """Nothing of the batch is known to be stored: answer responseCode 1, as /sms does."""
     log.error("store refused a bulk of %d: %s", len(result.messages), exc)
-    metrics.API_RESPONSE_CODES.labels("1").inc(len(result.items))
+    metrics.response_codes("1", len(result.items), g.client.name)
     return json_response({"responseCode": 1, "responseText": RESPONSE_TEXT[1], "messages": []}, 503)

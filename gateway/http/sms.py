@@ -61,7 +61,7 @@ def send() -> Response:
         "messageParts": composed.parts,
     }
     if composed.test:
-        metrics.API_RESPONSE_CODES.labels("0").inc()
+        metrics.response_codes("0", 1, g.client.name)
         return json_response({**body, "test": True})
     sender = opt_out.address(message.submit.source_addr)
     try:
@@ -82,20 +82,20 @@ def send() -> Response:
         return _store_refused(base, exc)
     if earlier is not None and key is not None:  # a concurrent request with the key won
         return idempotency.answer_from(earlier, key)
-    metrics.API_RESPONSE_CODES.labels("0").inc()
+    metrics.response_codes("0", 1, g.client.name)
     return response
 
 
 def _store_refused(base: dict[str, Any], exc: StoreError) -> Response:
     log.error("store refused message: %s", exc)
-    metrics.API_RESPONSE_CODES.labels("1").inc()
+    metrics.response_codes("1", 1, g.client.name)
     return json_response(
         {**base, "responseCode": 1, "responseText": RESPONSE_TEXT[1], "textLength": 0}, 503
     )
 
 
 def _refused(base: dict[str, Any], code: int, detail: str) -> Response:
-    metrics.API_RESPONSE_CODES.labels(str(code)).inc()
+    metrics.response_codes(str(code), 1, g.client.name)
     status = services().config.http.validation_http_status
     payload = {
         **base,

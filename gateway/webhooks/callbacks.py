@@ -71,6 +71,8 @@ def build_callback(
     if not url:
         return None
     params = callback_parameters(change)
+    if settings.client_parameter:
+        params[settings.client_parameter] = change.client
     return _row(
         new_id(),
         "callback",

@@ -17,6 +17,7 @@ import pytest
 
 from gateway.clients import key_hash
 from gateway.testing.process import GatewayProcess
+from gateway.testing.receiver import WebhookReceiver
 from gateway.testing.simulator import SimulatorProcess
 from gateway.testing.waiting import wait_for
 from tests.integration.helpers import all_submits
@@ -178,3 +179,24 @@ def test_the_daily_quota_refuses_the_request_that_would_pass_it(start_gateway, s
     assert int(answers[5].headers["Retry-After"]) <= 86_400
     wait_for(lambda: len(all_submits(sim)) >= 5, timeout=15, what="the five")
     assert len(all_submits(sim)) == 5
+
+
+def test_callbacks_name_the_client_when_configured_and_metrics_count_per_client(
+    start_gateway, sim: SimulatorProcess
+) -> None:
+    sim.config(receipt_delay=0.05)
+    with WebhookReceiver() as receiver:
+        hooks = {
+            "default_callback_url": receiver.url("/cb"),
+            "notify_statuses": ["DELIVERED"],
+            "client_parameter": "client",
+        }
+        gateway = start_gateway(sim.port, clients=CLIENTS, webhooks=hooks)
+        sent = gateway.request("POST", "/sms", {"to": "491701234567", "text": "x"}, key=CRM_KEY)
+        gateway.request("POST", "/sms", {"from": "Other", "to": "491701234567", "text": "x"},
+                        key=CRM_KEY)  # fmt: skip
+        (callback,) = receiver.wait_for_count(1, timeout=20)
+        assert callback.query["client"] == "crm" and callback.query["msgid"] == sent.json()["id"]
+        name = "smpp_gateway_client_response_codes_total"
+        assert gateway.metric(name, client="crm", code="0") == 1
+        assert gateway.metric(name, client="crm", code="6") == 1

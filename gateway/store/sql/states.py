@@ -33,7 +33,7 @@ def transition(
     row = conn.execute(  # one round trip on PostgreSQL: the first submit time comes along
         "SELECT state, receiver, reference, callback, notify_statuses, cost,"
         " (SELECT MIN(submitted_at) FROM segments WHERE message_id = messages.id"
-        " AND command_status = 0), created_at FROM messages WHERE id = ?",
+        " AND command_status = 0), created_at, client FROM messages WHERE id = ?",
         (message_id,),
     ).fetchone()
     if row is None:
@@ -51,6 +51,7 @@ def transition(
         submitted_at=row[6],
         error_code=error_code,
         cost=row[5],
+        client=row[8],
     )
     webhook = journal.state_changed(change)
     entry = history.line(at, row[7], new.value, detail if detail is not None else error)
