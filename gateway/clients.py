@@ -16,6 +16,9 @@ senders, which destinations, how fast, from which addresses. Configured as TOML 
     burst = 50.0                                     # parts at once (default: rate)
     quota_day = 10000                                # SMS parts per UTC day; 0: none
     quota_month = 200000                             # per UTC calendar month
+    callback_url = "https://crm.example/sms-status"  # default callback of its messages
+    allowed_callback_hosts = ["crm.example"]         # per-message callbacks (else webhooks')
+    account_name = "crm"                             # /usage/bycountry: this client only
     allowed_ips = ["10.0.0.0/8", "::1/128"]          # CIDRs; empty: any address
 
 A key is matched by its SHA-256, so the file may hold only hashes: no usable secret
@@ -74,6 +77,9 @@ class Client:
     allowed_ips: tuple[Network, ...] = field(default=())
     quota_day: int = 0  # SMS parts per UTC day; 0: none
     quota_month: int = 0  # per UTC calendar month
+    callback_url: str = ""  # its messages' callbacks when a request names none
+    allowed_callback_hosts: tuple[str, ...] | None = None  # None: webhooks' list
+    account_name: str = ""  # /usage/bycountry's accountName: this client's traffic only
 
     def sender_refusal(self, sender: str) -> str | None:
         """Why this client may not send as `sender` (None: it may)."""
@@ -162,7 +168,7 @@ def parse(table: Any, global_keys: tuple[str, ...]) -> tuple[tuple[Client, ...],
 _KEYS = {
     "api_keys", "senders", "default_sender", "allowed_countries", "denied_countries",
     "allowed_prefixes", "denied_prefixes", "rate", "burst", "allowed_ips", "quota_day",
-    "quota_month",
+    "quota_month", "callback_url", "allowed_callback_hosts", "account_name",
 }  # fmt: skip
 
 
@@ -187,6 +193,9 @@ def _client(name: str, values: Mapping[str, Any], where: str) -> tuple[Client | 
             allowed_ips=_networks(values, "allowed_ips"),
             quota_day=int(_number(values, "quota_day")),
             quota_month=int(_number(values, "quota_month")),
+            callback_url=_callback_url(values),
+            allowed_callback_hosts=_callback_hosts(values),
+            account_name=str(values.get("account_name", "")),
         )
     except ValueError as exc:
         return None, [*problems, f"{where}.{exc}"]
@@ -234,6 +243,29 @@ def _networks(values: Mapping[str, Any], key: str) -> tuple[Network, ...]:
         return tuple(ipaddress.ip_network(c) for c in _strings(values, key))
     except ValueError as exc:
         raise ValueError(f"{key}: {exc}") from None
+
+
+def _callback_url(values: Mapping[str, Any]) -> str:
+    """Checked as webhooks.default_callback_url is (config_values.http_url)."""
+    from gateway.config_values import http_url  # pure checks, no import cycle at load
+
+    url = str(values.get("callback_url", ""))
+    problem = http_url(url)
+    if problem:
+        raise ValueError(f"callback_url: {problem}")
+    return url
+
+
+def _callback_hosts(values: Mapping[str, Any]) -> tuple[str, ...] | None:
+    from gateway.config_values import callback_hosts
+
+    if "allowed_callback_hosts" not in values:
+        return None
+    hosts = _strings(values, "allowed_callback_hosts")
+    problem = callback_hosts(hosts)
+    if problem:
+        raise ValueError(f"allowed_callback_hosts: {problem}")
+    return hosts
 
 
 def _number(values: Mapping[str, Any], key: str) -> float:

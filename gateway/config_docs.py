@@ -143,6 +143,9 @@ CLIENTS_EXAMPLE = (
     "# burst = 50.0                               # parts at once (default: rate)",
     "# quota_day = 10000                          # SMS parts per UTC day; 0: none",
     "# quota_month = 200000                       # per UTC calendar month",
+    '# callback_url = "https://crm.example/cb"    # its callbacks when a request names none',
+    '# allowed_callback_hosts = ["crm.example"]   # per-message callbacks (else webhooks\')',
+    '# account_name = "crm"                       # /usage/bycountry: this client only',
     '# allowed_ips = ["10.0.0.0/8"]               # CIDRs; empty: any address',
 )
 

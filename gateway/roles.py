@@ -102,7 +102,11 @@ class EngineRole:
         self._dispatcher_bell = Bell(rundir.dispatcher_bell)
         self.store = open_store(
             cfg.store,
-            hooks=CallbackHooks(cfg.webhooks, cfg.store.keep_text),
+            hooks=CallbackHooks(
+                cfg.webhooks,
+                cfg.store.keep_text,
+                {c.name: c.callback_url for c in cfg.clients if c.callback_url},
+            ),
             on_effects=self._on_effects,
             on_commit=metrics.observe_commit,
             on_event=metrics.observe_store_event,

@@ -58,7 +58,11 @@ def build_http_runtime(cfg: Config, rundir: RunDir) -> HttpRuntime:
     """Assemble one HTTP worker: the one place its parts meet."""
     store = open_store(
         cfg.store,
-        hooks=CallbackHooks(cfg.webhooks, cfg.store.keep_text),
+        hooks=CallbackHooks(
+            cfg.webhooks,
+            cfg.store.keep_text,
+            {c.name: c.callback_url for c in cfg.clients if c.callback_url},
+        ),
         on_effects=metrics.observe_effects,
         on_commit=metrics.observe_commit,
         on_event=metrics.observe_store_event,

@@ -81,6 +81,13 @@ def checked_callback(url: str, allowed_hosts: tuple[str, ...]) -> str:
     return target.url
 
 
+def _callback_hosts(config: Config, client: Client | None) -> tuple[str, ...]:
+    """The client's allowed callback hosts where it has its own, else the global list."""
+    if client is not None and client.allowed_callback_hosts is not None:
+        return client.allowed_callback_hosts
+    return config.webhooks.allowed_callback_hosts
+
+
 def compose(
     params: Mapping[str, Any],
     config: Config,
@@ -161,7 +168,7 @@ def compose(
         segments=tuple(Segment(i, p) for i, p in enumerate(encoded.payloads)),
         expires_at=created_at + validity_minutes * 60,
         reference=optional_str(params, "reference", 255),
-        callback=callback_url(params, config.webhooks.allowed_callback_hosts, check_callback),
+        callback=callback_url(params, _callback_hosts(config, client), check_callback),
         notify_statuses=notify_statuses(params),
         client=client.name if client is not None else "default",
     )

@@ -373,7 +373,9 @@ class Store(Protocol):
         """(sender, receiver, at, reason), newest first."""
         ...
 
-    def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:
+    def usage_by_receiver(
+        self, start: float, end: float, client: str | None = None
+    ) -> list[ReceiverUsage]:
         """Per receiver: messages created in [start, end) of which the SMSC took at least
         one segment, and their summed cost (None when none carried one). Per receiver,
         not per country: the country comes from the number (phonenumbers), outside SQL."""

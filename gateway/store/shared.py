@@ -82,8 +82,10 @@ class SharedOperations:
     def pending_count(self) -> int:
         return self._read(lambda c: c.execute(ops.COUNT_PENDING).fetchone()[0])
 
-    def usage_by_receiver(self, start: float, end: float) -> list[ReceiverUsage]:
-        return self._read(partial(api.usage, start=start, end=end))
+    def usage_by_receiver(
+        self, start: float, end: float, client: str | None = None
+    ) -> list[ReceiverUsage]:
+        return self._read(partial(api.usage, start=start, end=end, client=client))
 
     def spend_quota(self, client: str, limits: Sequence[tuple[str, int]], parts: int) -> str | None:
         op = partial(api.spend_quota, client=client, limits=limits, parts=parts)

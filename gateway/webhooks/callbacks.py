@@ -27,12 +27,19 @@ class CallbackHooks(StoreHooks):
     """The store's hooks: a state change or an inbound message calls for the provider's
     callback, as `settings` say. Pure, as hooks must be (store/base.py)."""
 
-    def __init__(self, settings: WebhooksSettings, keep_text: bool = False) -> None:
+    def __init__(
+        self,
+        settings: WebhooksSettings,
+        keep_text: bool = False,
+        client_callbacks: Mapping[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.keep_text = keep_text  # store.keep_text
+        self.client_callbacks = dict(client_callbacks or {})  # client -> its callback_url
 
     def on_state_change(self, change: StateChange) -> OutboxRow | None:
-        return build_callback(change, self.settings, self.new_id)
+        default = self.client_callbacks.get(change.client, "")
+        return build_callback(change, self.settings, self.new_id, default)
 
     def on_inbound(self, message: InboundMessage) -> OutboxRow | None:
         return build_inbound(message, self.settings, self.new_id)
@@ -59,7 +66,10 @@ def callback_parameters(change: StateChange) -> dict[str, str]:
 
 
 def build_callback(
-    change: StateChange, settings: WebhooksSettings, new_id: Callable[[], str]
+    change: StateChange,
+    settings: WebhooksSettings,
+    new_id: Callable[[], str],
+    client_default: str = "",
 ) -> OutboxRow | None:
     """The callback for a state change, or None when nobody asked for it."""
     if change.state.queued:
@@ -67,7 +77,7 @@ def build_callback(
     wanted = change.notify_statuses or settings.notify_statuses
     if change.state.public not in wanted:
         return None
-    url = change.callback or settings.default_callback_url
+    url = change.callback or client_default or settings.default_callback_url
     if not url:
         return None
     params = callback_parameters(change)

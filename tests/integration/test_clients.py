@@ -11,12 +11,14 @@ import time
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.clients import key_hash
-from gateway.testing.process import GatewayProcess
+from gateway.testing.process import API_KEY, GatewayProcess
 from gateway.testing.receiver import WebhookReceiver
 from gateway.testing.simulator import SimulatorProcess
 from gateway.testing.waiting import wait_for
@@ -200,3 +202,46 @@ def test_callbacks_name_the_client_when_configured_and_metrics_count_per_client(
         name = "smpp_gateway_client_response_codes_total"
         assert gateway.metric(name, client="crm", code="0") == 1
         assert gateway.metric(name, client="crm", code="6") == 1
+
+
+def test_a_clients_callback_url_hosts_and_account(start_gateway, sim: SimulatorProcess) -> None:
+    """crm has its own default callback, callback hosts and account for usage; the global
+    key's client keeps the global ones (no default callback, hosts 127.0.0.1)."""
+    sim.config(receipt_delay=0.05)
+    with WebhookReceiver() as receiver:
+        crm = {
+            **CLIENTS["crm"],
+            "callback_url": receiver.url("/crm"),
+            "allowed_callback_hosts": ["hooks.example"],
+            "account_name": "crm-account",
+        }
+        gateway = start_gateway(
+            sim.port,
+            clients={"crm": crm},
+            webhooks={"notify_statuses": ["DELIVERED"]},
+        )
+        mine = gateway.request("POST", "/sms", {"to": "491701234567", "text": "x"}, key=CRM_KEY)
+        gateway.send(**{"from": "Global", "to": "491701234568", "text": "x"})  # no callback
+        (callback,) = receiver.wait_for_count(1, timeout=20)
+        assert callback.path == "/crm" and callback.query["msgid"] == mine.json()["id"]
+        off_list = gateway.request(
+            "POST",
+            "/sms",
+            {"to": "491701234567", "text": "x", "callback": receiver.url("/x")},
+            key=CRM_KEY,
+        )
+        assert off_list.status == 400 and "allowed callback host" in off_list.json()["error"]
+
+        today = datetime.now(UTC).date().isoformat()
+
+        def usage(account: str, key: str) -> Any:
+            request = {"startDate": today, "endDate": today, "accountName": account}
+            return gateway.request("POST", "/usage/bycountry", request, key=key)
+
+        expected = [{"country": "DEU", "messagesCount": "1", "cost": None}]
+        wait_for(lambda: usage("crm-account", CRM_KEY).json() == expected, what="crm's usage")
+        assert usage("default", CRM_KEY).status == 403
+        wait_for(
+            lambda: usage("default", API_KEY).json()[0]["messagesCount"] == "2",
+            what="the account's usage, both clients",
+        )

@@ -46,6 +46,8 @@ def test_clients_without_global_keys_are_enough() -> None:
         ({"api_keys": ["k"], "colour": "red"}, "crm.colour: unknown key"),
         ({"api_keys": ["k"], "senders": ["Acme*"], "default_sender": "Other"}, "default_sender"),
         ({"api_keys": ["global-key"]}, "a key of client 'default' too"),
+        ({"api_keys": ["k"], "callback_url": "ftp://x/"}, "crm.callback_url:"),
+        ({"api_keys": ["k"], "allowed_callback_hosts": ["a b"]}, "crm.allowed_callback_hosts:"),
     ],
 )
 def test_each_problem_is_reported(table: dict, problem: str) -> None:

@@ -87,9 +87,14 @@ def convert(conn: Connection, *, message_id: str, api_key_id: str, at: float) ->
     return Conversion.CONVERTED if cur.rowcount else Conversion.REPEATED
 
 
-def usage(conn: Connection, *, start: float, end: float) -> list[ReceiverUsage]:
-    """Messages created in [start, end) that the SMSC took, per receiver."""
-    return [ReceiverUsage(*row) for row in conn.execute(_USAGE, (start, end))]
+def usage(
+    conn: Connection, *, start: float, end: float, client: str | None = None
+) -> list[ReceiverUsage]:
+    """Messages created in [start, end) that the SMSC took, per receiver (of one client)."""
+    if client is None:
+        return [ReceiverUsage(*row) for row in conn.execute(_USAGE, (start, end))]
+    sql = _USAGE.replace(" GROUP BY", " AND m.client = ? GROUP BY")
+    return [ReceiverUsage(*row) for row in conn.execute(sql, (start, end, client))]
 
 
 def spend_quota(
