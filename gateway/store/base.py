@@ -357,6 +357,14 @@ class Store(Protocol):
         (e.g. "2026-12-01") whose quota is spent, or None when counted. Synchronous."""
         ...
 
+    def client_counts(self, since: float) -> dict[str, int]:
+        """Messages accepted since `since`, per client (GET /status). A read."""
+        ...
+
+    def quota_used(self, periods: Sequence[str]) -> dict[tuple[str, str], int]:
+        """(client, period) -> SMS parts counted against its quotas (GET /status)."""
+        ...
+
     def opted_out(self, sender: str, receivers: Sequence[str]) -> set[str]:
         """Which of `receivers` asked `sender` to stop (the opt-out list). A read."""
         ...

@@ -91,6 +91,12 @@ class SharedOperations:
         op = partial(api.spend_quota, client=client, limits=limits, parts=parts)
         return self._any_writer().call(op, label=f"quota {client}", timeout=10.0)
 
+    def client_counts(self, since: float) -> dict[str, int]:
+        return self._read(partial(api.client_counts, since=since))
+
+    def quota_used(self, periods: Sequence[str]) -> dict[tuple[str, str], int]:
+        return self._read(partial(api.quota_used, periods=periods))
+
     # -- the opt-out list (gateway/opt_out.py) ---------------------------------------
 
     def opted_out(self, sender: str, receivers: Sequence[str]) -> set[str]:

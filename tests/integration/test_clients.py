@@ -181,6 +181,9 @@ def test_the_daily_quota_refuses_the_request_that_would_pass_it(start_gateway, s
     assert int(answers[5].headers["Retry-After"]) <= 86_400
     wait_for(lambda: len(all_submits(sim)) >= 5, timeout=15, what="the five")
     assert len(all_submits(sim)) == 5
+    status = gateway.get("/status").json()["clients"]
+    assert status["quota"] == {"last_minute": 5, "quota_day_left": 0}
+    assert status["crm"] == {"last_minute": 0}
 
 
 def test_callbacks_name_the_client_when_configured_and_metrics_count_per_client(

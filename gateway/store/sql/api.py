@@ -116,6 +116,26 @@ def spend_quota(
     return None
 
 
+def client_counts(conn: Connection, *, since: float) -> dict[str, int]:
+    """Messages accepted since `since`, per client (every state spelled: the index serves)."""
+    sql = (
+        f"SELECT client, COUNT(*) FROM messages WHERE state IN ({_EVERY_STATE})"
+        " AND created_at >= ? GROUP BY client"
+    )
+    return {client: count for client, count in conn.execute(sql, (since,))}
+
+
+def quota_used(conn: Connection, *, periods: Sequence[str]) -> dict[tuple[str, str], int]:
+    """(client, period) -> parts counted, for these periods."""
+    if not periods:
+        return {}
+    marks = ", ".join("?" * len(periods))
+    rows = conn.execute(
+        f"SELECT client, period, parts FROM client_quota WHERE period IN ({marks})", tuple(periods)
+    )
+    return {(client, period): parts for client, period, parts in rows}
+
+
 def opted_out(conn: Connection, *, sender: str, receivers: Sequence[str]) -> set[str]:
     """Which of `receivers` are on `sender`'s opt-out list."""
     found: set[str] = set()
