@@ -80,6 +80,8 @@ class Client:
     callback_url: str = ""  # its messages' callbacks when a request names none
     allowed_callback_hosts: tuple[str, ...] | None = None  # None: webhooks' list
     account_name: str = ""  # /usage/bycountry's accountName: this client's traffic only
+    signature_scheme: str = ""  # its callbacks' signing; "": webhooks.signature_scheme
+    webhook_secret: str = field(default="", repr=False)  # "": webhooks.secret
 
     def sender_refusal(self, sender: str) -> str | None:
         """Why this client may not send as `sender` (None: it may)."""
@@ -168,8 +170,10 @@ def parse(table: Any, global_keys: tuple[str, ...]) -> tuple[tuple[Client, ...],
 _KEYS = {
     "api_keys", "senders", "default_sender", "allowed_countries", "denied_countries",
     "allowed_prefixes", "denied_prefixes", "rate", "burst", "allowed_ips", "quota_day",
-    "quota_month", "callback_url", "allowed_callback_hosts", "account_name",
+    "quota_month", "callback_url", "allowed_callback_hosts", "account_name", "signature_scheme",
+    "webhook_secret", "webhook_secret_file",
 }  # fmt: skip
+SCHEMES = ("", "hmac-sha256", "standard-webhooks")
 
 
 def _client(name: str, values: Mapping[str, Any], where: str) -> tuple[Client | None, list[str]]:
@@ -196,6 +200,7 @@ def _client(name: str, values: Mapping[str, Any], where: str) -> tuple[Client | 
             callback_url=_callback_url(values),
             allowed_callback_hosts=_callback_hosts(values),
             account_name=str(values.get("account_name", "")),
+            **_signing(values),
         )
     except ValueError as exc:
         return None, [*problems, f"{where}.{exc}"]
@@ -243,6 +248,28 @@ def _networks(values: Mapping[str, Any], key: str) -> tuple[Network, ...]:
         return tuple(ipaddress.ip_network(c) for c in _strings(values, key))
     except ValueError as exc:
         raise ValueError(f"{key}: {exc}") from None
+
+
+def _signing(values: Mapping[str, Any]) -> dict[str, str]:
+    """signature_scheme and webhook_secret (or the content of webhook_secret_file)."""
+    from gateway.webhooks.signing import standard_key
+
+    scheme = str(values.get("signature_scheme", ""))
+    if scheme not in SCHEMES:
+        raise ValueError(f"signature_scheme: one of {', '.join(s for s in SCHEMES if s)}")
+    secret = str(values.get("webhook_secret", ""))
+    if "webhook_secret_file" in values:
+        try:
+            with open(str(values["webhook_secret_file"]), encoding="utf-8") as handle:
+                secret = handle.read().strip()
+        except OSError as exc:
+            raise ValueError(f"webhook_secret_file: cannot read it: {exc.strerror}") from None
+    if scheme == "standard-webhooks" and standard_key(secret) is None:
+        raise ValueError("webhook_secret: standard-webhooks needs whsec_ and 24 to 64 bytes"
+                         " in base64")  # fmt: skip
+    if scheme and not secret:
+        raise ValueError("signature_scheme: needs its webhook_secret")
+    return {"signature_scheme": scheme, "webhook_secret": secret}
 
 
 def _callback_url(values: Mapping[str, Any]) -> str:

@@ -146,6 +146,8 @@ CLIENTS_EXAMPLE = (
     '# callback_url = "https://crm.example/cb"    # its callbacks when a request names none',
     '# allowed_callback_hosts = ["crm.example"]   # per-message callbacks (else webhooks\')',
     '# account_name = "crm"                       # /usage/bycountry: this client only',
+    "# signature_scheme = \"standard-webhooks\"     # its callbacks' signing (else webhooks')",
+    '# webhook_secret_file = "/etc/smpp-gateway/credentials/crm-whsec"  # whsec_...',
     '# allowed_ips = ["10.0.0.0/8"]               # CIDRs; empty: any address',
 )
 

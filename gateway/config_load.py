@@ -84,6 +84,12 @@ def build_config(
         except v.Problem as exc:
             problems.append(f"{s.key}: {exc}")
     clients, client_problems = parse_clients(data.get("clients"), values.get("http.api_keys", ()))
+    client_problems += [
+        f"clients.{c.name}.signature_scheme: standard-webhooks signs the body: set"
+        " webhooks.method = POST"
+        for c in clients
+        if c.signature_scheme == "standard-webhooks" and values.get("webhooks.method") != "POST"
+    ]
     problems += client_problems + _cross_checks(values, has_clients=bool(clients))
     if problems:
         raise ConfigError(problems)

@@ -172,6 +172,7 @@ class OutboxRow:
     method: str  # GET | POST
     content_type: str | None
     body: bytes | None
+    client: str | None = None  # whose message it reports: its signing (clients.py)
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,7 @@ class DispatcherRole:
         self.store: Store = open_store(
             cfg.store, on_commit=metrics.observe_commit, on_event=metrics.observe_store_event
         )
-        self.dispatcher = Dispatcher(self.store, cfg.webhooks)
+        self.dispatcher = Dispatcher(self.store, cfg.webhooks, clients=cfg.clients)
         self._doorbell = Doorbell(rundir.dispatcher_bell, self.dispatcher.wake, "dispatcher-bell")
         self._metrics_listen = cfg.http.metrics_listen
         self._metrics_server: Any = None

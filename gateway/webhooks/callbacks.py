@@ -11,6 +11,7 @@ template, the parameters as JSON (or form-encoded when configured).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from urllib.parse import urlencode
@@ -83,7 +84,7 @@ def build_callback(
     params = callback_parameters(change)
     if settings.client_parameter:
         params[settings.client_parameter] = change.client
-    return _row(
+    row = _row(
         new_id(),
         "callback",
         change.message_id,
@@ -93,6 +94,7 @@ def build_callback(
         settings,
         settings.body_template,
     )
+    return dataclasses.replace(row, client=change.client)
 
 
 def build_inbound(

@@ -56,10 +56,11 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway import metrics
+from gateway.clients import Client
 from gateway.config import WebhooksSettings
 from gateway.model import OutboxItem
 from gateway.smpp.backoff import backoff_delay
@@ -102,16 +103,24 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         transport: Transport | None = None,
         poll_interval: float = POLL_INTERVAL,
+        clients: Sequence[Client] = (),
     ) -> None:
         self.store = store
         self._lease = lease_for(settings.timeout)
         self._poll = poll_interval
-        # where webhooks may go: the allow-list and the configured URLs' own hosts
-        self._targets = Targets(
-            AllowList.parse(settings.allowed_callback_hosts).with_targets(
-                (settings.default_callback_url, settings.inbound_url)
-            )
-        )
+        # where webhooks may go: the allow-lists (global and the clients') and the
+        # configured URLs' own hosts
+        hosts = (*settings.allowed_callback_hosts,
+                 *(h for c in clients for h in c.allowed_callback_hosts or ()))  # fmt: skip
+        urls = (settings.default_callback_url, settings.inbound_url,
+                *(c.callback_url for c in clients))  # fmt: skip
+        self._targets = Targets(AllowList.parse(hosts).with_targets(urls))
+        # a client's own signing of the webhooks that report its messages
+        self._signing = {
+            c.name: (c.webhook_secret, c.signature_scheme or settings.signature_scheme)
+            for c in clients
+            if c.webhook_secret
+        }
         self.settings = settings
         self._clock = clock
         self._transport = transport or default_transport(settings)
@@ -288,9 +297,10 @@ class Dispatcher:
             metrics.WEBHOOK_ATTEMPTS.inc()
             target = self._targets.resolve(item.row.url)
             settings = self.settings
-            request = build_request(
-                item, target, settings.secret, self._clock, settings.signature_scheme
+            secret, scheme = self._signing.get(
+                item.row.client or "", (settings.secret, settings.signature_scheme)
             )
+            request = build_request(item, target, secret, self._clock, scheme)
             return Job(item, target, request)
         except UnsafeUrl as exc:
             result = Attempt(0, f"unusable URL: {exc}")

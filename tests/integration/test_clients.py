@@ -4,6 +4,7 @@ at the simulator; every refusal must leave nothing there."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -248,3 +249,41 @@ def test_a_clients_callback_url_hosts_and_account(start_gateway, sim: SimulatorP
             lambda: usage("default", API_KEY).json()[0]["messagesCount"] == "2",
             what="the account's usage, both clients",
         )
+
+
+WHSEC = "whsec_" + base64.b64encode(bytes(range(32))).decode()
+
+
+def test_a_client_signs_its_callbacks_its_own_way_and_to_its_own_hosts(
+    start_gateway, sim: SimulatorProcess
+) -> None:
+    """crm: Standard Webhooks with its own secret, to a host only crm may call back to;
+    the global key's callbacks keep the global HMAC scheme."""
+    import standardwebhooks
+
+    sim.config(receipt_delay=0.05)
+    with WebhookReceiver() as receiver:
+        crm = {
+            **CLIENTS["crm"],
+            "callback_url": receiver.url("/crm"),
+            "allowed_callback_hosts": ["127.0.0.1"],
+            "signature_scheme": "standard-webhooks",
+            "webhook_secret": WHSEC,
+        }
+        hooks = {
+            "method": "POST",
+            "secret": "global-hmac-secret",
+            "notify_statuses": ["DELIVERED"],
+            "allowed_callback_hosts": ["hooks.example"],  # 127.0.0.1 only for crm
+        }
+        gateway = start_gateway(sim.port, clients={"crm": crm}, webhooks=hooks)
+        gateway.request("POST", "/sms", {"to": "491701234567", "text": "x"}, key=CRM_KEY)
+        gateway.send(**{"from": "Global", "to": "491701234568", "text": "x",
+                        "callback": "http://hooks.example/cb"})  # fmt: skip
+        (crm_hook,) = receiver.wait_for_count(1, timeout=20)
+        headers = {k.lower(): v for k, v in crm_hook.headers.items()}
+        assert standardwebhooks.Webhook(WHSEC).verify(crm_hook.body, headers)["status"] == (
+            "DELIVERED"
+        )
+        assert crm_hook.header("X-Webhook-Signature") is None
+    assert "Traceback" not in gateway.log() and WHSEC not in gateway.log()

@@ -127,8 +127,14 @@ def test_disk_full_refuses_sends_reports_unready_and_recovers_without_restart(
         if refused == 5:
             break
     assert refused == 5, "the disk never filled"
-    ready = gateway.get("/readyz")
-    assert ready.status == 503 and ready.json()["store_writable"] is False, ready.body
+    # each HTTP worker's writer learns from its own failed write: /readyz may first reach
+    # a worker that has not written since the disk filled
+    ready = wait_for(
+        lambda: (answer := gateway.get("/readyz")).status == 503 and answer,
+        timeout=10,
+        what="/readyz 503 from a worker whose write failed",
+    )
+    assert ready.json()["store_writable"] is False, ready.body
     wait_for(lambda: metric(gateway, "smpp_gateway_store_writable") == 0, what="gauge at 0")
 
     sim.resume()  # the SMSC accepts the held ones; their results cannot be written

@@ -3,6 +3,7 @@ decision (gateway/clients.py, pure)."""
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from datetime import UTC, datetime
 
@@ -120,3 +121,14 @@ def test_spend_quota_counts_all_periods_or_none(tmp_path) -> None:
         assert store.spend_quota("y", limits, 5) is None  # another client's own count
     finally:
         store.close()
+
+
+def test_a_clients_own_standard_webhooks_needs_post_and_a_whsec_secret() -> None:
+    whsec = "whsec_" + base64.b64encode(bytes(32)).decode()
+    crm = {"api_keys": ["k"], "signature_scheme": "standard-webhooks", "webhook_secret": whsec}
+    with pytest.raises(ConfigError, match=r"webhooks\.method = POST"):
+        build_config({"clients": {"crm": crm}}, {})
+    cfg = build_config({"clients": {"crm": crm}, "webhooks": {"method": "POST"}}, {})
+    assert cfg.clients[0].webhook_secret == whsec and whsec not in repr(cfg.clients[0])
+    with pytest.raises(ConfigError, match="whsec_"):
+        build_config({"clients": {"crm": {**crm, "webhook_secret": "plain"}}}, {})

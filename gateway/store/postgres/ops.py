@@ -98,8 +98,8 @@ def claim_outbox(
     from an expired lease."""
     params = {"now": now, "limit": limit, "until": now + lease}
     rows = sorted(conn.execute_native(_CLAIM_OUTBOX, params).fetchall(), key=lambda r: r[-1])
-    items = outbox.items([r[:11] for r in rows])
-    return items, sum(1 for r in rows if r[11])
+    items = outbox.items([r[:12] for r in rows])
+    return items, sum(1 for r in rows if r[12])
 
 
 def accept(rows: ops.AcceptRows, conn: Any) -> None:

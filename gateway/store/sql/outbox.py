@@ -8,13 +8,13 @@ from typing import Any
 from gateway.model import OutboxItem, OutboxRow
 from gateway.store.sql import Connection
 
-OUTBOX_COLUMNS = "id, kind, message_id, created_at, url, method, content_type, body"
+OUTBOX_COLUMNS = "id, kind, message_id, created_at, url, method, content_type, body, client"
 
 
 def insert(conn: Connection, row: OutboxRow, now: float) -> None:
     conn.execute(
         f"INSERT INTO webhook_outbox ({OUTBOX_COLUMNS}, state, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
         (
             row.id,
             row.kind,
@@ -24,6 +24,7 @@ def insert(conn: Connection, row: OutboxRow, now: float) -> None:
             row.method,
             row.content_type,
             row.body,
+            row.client,
             now,
         ),
     )
@@ -34,11 +35,19 @@ def items(rows: Sequence[tuple[Any, ...]]) -> list[OutboxItem]:
     return [
         OutboxItem(
             OutboxRow(
-                r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7]) if r[7] is not None else None
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                bytes(r[7]) if r[7] is not None else None,
+                r[8],
             ),
-            r[8],
             r[9],
             r[10],
+            r[11],
         )
         for r in rows
     ]
