@@ -6,11 +6,11 @@ code passes today: `session` on every record of an SMPP session or link and on e
 line of log.pdu_debug (gateway/smpp/), `message_id` when a message fails
 (gateway/engine.py), `api_key_id` when an unknown request field is logged
 (gateway/http/unknown_fields.py), and the access log's `method`, `path`, `status`,
-`duration_ms`, `remote` (below). Other records name their ids in the text. gunicorn's own
-error and access logs are routed through the same handler (GunicornLogger), so one
-stream has one format. Message text and phone numbers are never put in INFO records; the
-access log writes the path without its query string, because `GET /sms` carries the text
-and the receiver there.
+`duration_ms`, `remote` and, for an authenticated request, `client` (below). Other
+records name their ids in the text. gunicorn's own error and access logs are routed
+through the same handler (GunicornLogger), so one stream has one format. Message text
+and phone numbers are never put in INFO records; the access log writes the path without
+its query string, because `GET /sms` carries the text and the receiver there.
 """
 
 from __future__ import annotations
@@ -42,6 +42,12 @@ def _timestamp(record: logging.LogRecord) -> str:
 def context_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The `extra=` fields of a record (session, message_id, api_key_id, access fields)."""
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+
+
+def _client(environ: dict[str, Any]) -> dict[str, str]:
+    """The client of an authenticated request (gateway/http sets it on the environ)."""
+    client = environ.get("smpp_gateway.client")
+    return {"client": client} if client else {}
 
 
 class JsonFormatter(logging.Formatter):
@@ -111,5 +117,6 @@ class GunicornLogger(_GunicornBaseLogger):
                 "status": status,
                 "duration_ms": round(request_time.total_seconds() * 1000, 3),
                 "remote": environ.get("REMOTE_ADDR"),
+                **_client(environ),
             },
         )

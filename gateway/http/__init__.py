@@ -15,6 +15,7 @@ from gateway.http.auth import authenticate
 from gateway.http.context import Services
 from gateway.http.responses import UNAUTHORIZED_TEXT, error
 
+CLIENT_ENVIRON = "smpp_gateway.client"  # set on an authenticated request's WSGI environ
 PUBLIC_ENDPOINTS = {"health.healthz", "health.readyz", "health.metrics", "openapi.document"}
 
 
@@ -43,6 +44,7 @@ def create_app(services: Services) -> Flask:
         if not client.admits(address):
             return error(f"client {client.name!r} does not accept requests from {address}", 403)
         g.client = client
+        request.environ[CLIENT_ENVIRON] = client.name  # the access log names it (logs.py)
         return None
 
     body.install(app)  # these hooks run after _authenticate, in this order

@@ -78,6 +78,7 @@ def test_log_lines_are_json_and_the_access_log_leaves_out_query_and_text(sim, st
         what="access log line for /sms",
     )
     assert access[0]["method"] == "GET" and access[0]["status"] == 200
+    assert access[0]["client"] == "default"  # the global key's client (docs/clients.md)
     assert access[0]["logger"] == "gunicorn.access" and access[0]["duration_ms"] >= 0
     entries = [json.loads(line) for line in gateway.log().splitlines()]  # every line is JSON
     assert all({"ts", "level", "logger", "event"} <= set(entry) for entry in entries)
