@@ -40,6 +40,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway import countries
+from gateway.config_values import callback_hosts, http_url
+from gateway.webhooks.signing import standard_key
 
 DEFAULT = "default"  # the client the global http.api_keys belong to
 HASH_PREFIX = "sha256:"
@@ -114,19 +116,15 @@ class Client:
         return any(ip in network for network in self.allowed_ips)
 
 
-@dataclass(frozen=True)
 class Directory:
     """Every client, found by the hash of a presented key."""
 
-    clients: tuple[Client, ...]
-
-    def __post_init__(self) -> None:
-        by_hash = {h: c for c in self.clients for h in c.key_hashes}
-        object.__setattr__(self, "_by_hash", by_hash)
+    def __init__(self, clients: tuple[Client, ...]) -> None:
+        self.clients = clients
+        self._by_hash = {h: c for c in clients for h in c.key_hashes}
 
     def find(self, presented: str) -> Client | None:
-        by_hash: dict[str, Client] = self._by_hash  # type: ignore[attr-defined]
-        return by_hash.get(key_hash(presented))
+        return self._by_hash.get(key_hash(presented))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -252,8 +250,6 @@ def _networks(values: Mapping[str, Any], key: str) -> tuple[Network, ...]:
 
 def _signing(values: Mapping[str, Any]) -> dict[str, str]:
     """signature_scheme and webhook_secret (or the content of webhook_secret_file)."""
-    from gateway.webhooks.signing import standard_key
-
     scheme = str(values.get("signature_scheme", ""))
     if scheme not in SCHEMES:
         raise ValueError(f"signature_scheme: one of {', '.join(s for s in SCHEMES if s)}")
@@ -274,8 +270,6 @@ def _signing(values: Mapping[str, Any]) -> dict[str, str]:
 
 def _callback_url(values: Mapping[str, Any]) -> str:
     """Checked as webhooks.default_callback_url is (config_values.http_url)."""
-    from gateway.config_values import http_url  # pure checks, no import cycle at load
-
     url = str(values.get("callback_url", ""))
     problem = http_url(url)
     if problem:
@@ -284,8 +278,6 @@ def _callback_url(values: Mapping[str, Any]) -> str:
 
 
 def _callback_hosts(values: Mapping[str, Any]) -> tuple[str, ...] | None:
-    from gateway.config_values import callback_hosts
-
     if "allowed_callback_hosts" not in values:
         return None
     hosts = _strings(values, "allowed_callback_hosts")

@@ -23,12 +23,14 @@ _INSERT_RECORD = f"INSERT INTO idempotency_keys ({_RECORD_COLUMNS}) VALUES (?, ?
 # Every state spelled out: the (state, created_at) index then serves the time range
 # (there is no index on created_at alone; migration 0009).
 _EVERY_STATE = ", ".join(f"'{s.value}'" for s in State)
-_USAGE = (
+_USAGE_OF = (
     "SELECT m.receiver, COUNT(*), SUM(m.cost) FROM messages m"
     f" WHERE m.state IN ({_EVERY_STATE}) AND m.created_at >= ? AND m.created_at < ?"
     " AND EXISTS (SELECT 1 FROM segments s WHERE s.message_id = m.id AND s.command_status = 0)"
-    " GROUP BY m.receiver"
+    "{client} GROUP BY m.receiver"
 )
+_USAGE = _USAGE_OF.format(client="")  # every client's messages
+_USAGE_OF_CLIENT = _USAGE_OF.format(client=" AND m.client = ?")
 
 
 def live_record(
@@ -93,8 +95,7 @@ def usage(
     """Messages created in [start, end) that the SMSC took, per receiver (of one client)."""
     if client is None:
         return [ReceiverUsage(*row) for row in conn.execute(_USAGE, (start, end))]
-    sql = _USAGE.replace(" GROUP BY", " AND m.client = ? GROUP BY")
-    return [ReceiverUsage(*row) for row in conn.execute(sql, (start, end, client))]
+    return [ReceiverUsage(*row) for row in conn.execute(_USAGE_OF_CLIENT, (start, end, client))]
 
 
 def spend_quota(
